@@ -1,0 +1,35 @@
+# transferbench: `make test` and `make sweep` set everything up on a fresh clone.
+PYTHON ?= python3
+TORCH ?= 2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint bench preview clean
+
+install: $(STAMP)
+
+# torch is pinned first so the package's `torch>=2.4` is already satisfied (no multi-GB CUDA wheel).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "torch==$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	WANDB_MODE=disabled $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check transferbench tests benchmarks
+	$(BIN)/ruff format --check transferbench tests benchmarks
+
+bench: $(STAMP)
+	WANDB_MODE=disabled $(BIN)/python -m benchmarks.run_all
+
+preview: $(STAMP)
+	$(BIN)/transferbench data prepare synthetic --out data/synthetic
+	$(BIN)/transferbench data preview --root data/synthetic --out docs/synthetic_domains.png
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
