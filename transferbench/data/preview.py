@@ -1,0 +1,56 @@
+"""A PNG with one axial slice per domain and the lesion outlined: a quick look at what a source contains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+
+from transferbench.data.sources import create_source  # noqa: E402
+
+PANELS = (
+    ("covid19_ct_seg", "coronacases_001", "COVID-19 (coronacases, HU)"),
+    ("covid19_ct_seg", "radiopaedia_4_85506_1", "COVID-19 (radiopaedia, 0..255)"),
+    ("msd_lung_tumor", None, "MSD lung tumour"),
+    ("structseg_gtv", None, "StructSeg GTV"),
+    ("nsclc_pleural_effusion", None, "NSCLC pleural effusion"),
+    ("lidc_idri", None, "LIDC-IDRI nodules"),
+)
+
+
+def _ras(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
+    img = nib.as_closest_canonical(nib.load(str(path)))
+    return np.asarray(img.dataobj, dtype=np.float32), img.header.get_zooms()[:3]
+
+
+def render_preview(root: str | Path, out: str | Path) -> Path:
+    """Write ``out`` (PNG): per domain, the axial slice with the most lesion voxels, HU window -1250..250."""
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(3.2 * len(PANELS), 3.2))
+    for ax, (name, case_id, title) in zip(axes, PANELS):
+        source = create_source(name)
+        cases = {c.case_id: c for c in source.find_cases(root)}
+        case = cases[case_id] if case_id else next(iter(cases.values()))
+        image, spacing = _ras(case.image)
+        label, _ = _ras(case.label)
+        if image.min() >= 0 and image.max() <= 255:  # 0..255 storage: already windowed
+            image = image / 255.0 * 1500.0 - 1250.0
+        k = int(np.argmax((label > 0).sum(axis=(0, 1))))
+        # display with anterior up and patient's right on the viewer's left (radiological convention)
+        sl = np.rot90(image[:, :, k])[:, ::-1]
+        ml = np.rot90(label[:, :, k] > 0)[:, ::-1]
+        ax.imshow(sl, cmap="gray", vmin=-1250, vmax=250, aspect=spacing[1] / spacing[0])
+        if ml.any():
+            ax.contour(ml, levels=[0.5], colors="orange", linewidths=1.0)
+        ax.set_title(f"{title}\n{case.case_id}", fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

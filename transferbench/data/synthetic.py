@@ -1,0 +1,162 @@
+"""The synthetic multi-domain CT benchmark, written in each real dataset's own on-disk layout.
+
+``prepare_synthetic(out)`` writes a COVID-19-CT-Seg look-alike with the 20 real case ids (radiopaedia cases
+stored as 0..255 after a -1250..250 HU window, like the real ones; coronacases in raw HU) and four source
+datasets in the MSD, StructSeg, NSCLC and LIDC-export layouts. The result is deterministic in ``seed`` and
+cached: a second call with the same parameters returns at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, ornt_transform
+
+from transferbench.data.io import DataError, atomic_write_text, save_nifti
+from transferbench.data.phantom import Scanner, make_phantom
+from transferbench.data.sources import create_source
+from transferbench.data.splits import benchmark_splits, source_split
+
+GENERATOR_VERSION = 1
+MANIFEST = "synthetic_manifest.json"
+HU_WINDOW = (-1250.0, 250.0)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A synthetic dataset: which real source it mirrors, its lesion and its scanner."""
+
+    source: str
+    lesion: str
+    scanner: Scanner
+    axcodes: str  # storage orientation, as the real conversions vary
+
+
+DOMAINS: dict[str, Domain] = {
+    "coronacases": Domain("covid19_ct_seg", "covid", Scanner((3.6, 3.6, 5.0), 22.0, 1.2, 0.0, 0.0), "LPS"),
+    "radiopaedia": Domain("covid19_ct_seg", "covid", Scanner((4.0, 4.0, 6.0), 30.0, 1.8, 15.0, 90.0), "RAS"),
+    "msd_lung_tumor": Domain("msd_lung_tumor", "tumor", Scanner((3.4, 3.4, 5.0), 26.0, 1.4, -10.0, 120.0), "LPS"),
+    "structseg_gtv": Domain("structseg_gtv", "gtv", Scanner((3.8, 3.8, 5.5), 20.0, 1.6, 5.0, 60.0), "RPS"),
+    "nsclc_pleural_effusion": Domain(
+        "nsclc_pleural_effusion", "effusion", Scanner((3.9, 3.9, 6.5), 35.0, 1.5, -20.0, 0.0), "LPS"
+    ),
+    "lidc_idri": Domain("lidc_idri", "nodule", Scanner((3.3, 3.3, 4.5), 30.0, 1.2, 10.0, 0.0), "LPS"),
+}
+SOURCE_DOMAINS = ("msd_lung_tumor", "structseg_gtv", "nsclc_pleural_effusion", "lidc_idri")
+
+
+def source_case_ids(source: str, n_cases: int) -> list[str]:
+    """Real case ids for a synthetic source of ``n_cases``: 80% from the benchmark's train list, 20% val."""
+    split = benchmark_splits()["sources"].get(source)
+    n_val = max(1, n_cases // 5)
+    if split is None:  # LIDC-IDRI is not in the benchmark split file
+        return [f"LIDC-IDRI-{i:04d}" for i in range(1, n_cases + 1)]
+    return list(split["train"][: n_cases - n_val]) + list(split["val"][:n_val])
+
+
+def _case_seed(seed: int, domain: str, case_id: str) -> list[int]:
+    digest = hashlib.sha256(f"{domain}/{case_id}".encode()).digest()
+    return [seed, int.from_bytes(digest[:4], "little")]
+
+
+def _oriented(array: np.ndarray, spacing, origin, axcodes: str) -> tuple[np.ndarray, np.ndarray]:
+    """Reorient an RAS-indexed array to ``axcodes`` storage and return it with its affine."""
+    affine = np.diag([*spacing, 1.0])
+    affine[:3, 3] = origin
+    transform = ornt_transform(axcodes2ornt("RAS"), axcodes2ornt(tuple(axcodes)))
+    return apply_orientation(array, transform), affine @ inv_ornt_aff(transform, array.shape)
+
+
+def _write_case(job: tuple[str, str, int, str]) -> str:
+    domain_name, case_id, seed, out = job
+    domain = DOMAINS[domain_name]
+    ph = make_phantom(domain.lesion, domain.scanner, _case_seed(seed, domain_name, case_id))
+    source = create_source(domain.source)
+    base = Path(out) / source.dirname
+    image_path, label_path = source.case_paths(base, case_id)
+    if domain_name == "radiopaedia":  # stored windowed and rescaled to 0..255, like the real volumes
+        lo, hi = HU_WINDOW
+        image = np.round((np.clip(ph.image, lo, hi) - lo) / (hi - lo) * 255.0).astype(np.uint8)
+    else:
+        image = np.round(ph.image).astype(np.int16)
+    arr, affine = _oriented(image, ph.spacing, ph.origin, domain.axcodes)
+    save_nifti(image_path, arr, affine)
+    save_nifti(label_path, _oriented(ph.lesion, ph.spacing, ph.origin, domain.axcodes)[0], affine)
+    if domain.source == "covid19_ct_seg":
+        paths = source.all_label_paths(base, case_id)
+        lungs = ph.lungs
+        joint = np.where(ph.lesion > 0, 3, lungs).astype(np.uint8)
+        save_nifti(paths["lungs"], _oriented(lungs, ph.spacing, ph.origin, domain.axcodes)[0], affine)
+        save_nifti(paths["lungs_infection"], _oriented(joint, ph.spacing, ph.origin, domain.axcodes)[0], affine)
+    return f"{domain_name}/{case_id}"
+
+
+def _msd_dataset_json(out: Path, case_ids: list[str]) -> None:
+    meta = {
+        "name": "Lung",
+        "description": "Synthetic stand-in for MSD Task06 Lung (transferbench)",
+        "tensorImageSize": "3D",
+        "modality": {"0": "CT"},
+        "labels": {"0": "background", "1": "cancer"},
+        "numTraining": len(case_ids),
+        "numTest": 0,
+        "training": [{"image": f"./imagesTr/{c}.nii.gz", "label": f"./labelsTr/{c}.nii.gz"} for c in case_ids],
+        "test": [],
+    }
+    atomic_write_text(out / "Task06_Lung" / "dataset.json", json.dumps(meta, indent=1))
+
+
+def is_prepared(out: str | Path) -> bool:
+    return (Path(out) / MANIFEST).is_file()
+
+
+def prepare_synthetic(
+    out: str | Path,
+    seed: int = 0,
+    n_source_cases: int = 16,
+    workers: int | None = None,
+    verbose: bool = True,
+) -> Path:
+    """Generate the benchmark into ``out`` (no-op if it is already there with the same parameters)."""
+    out = Path(out)
+    params = {"generator_version": GENERATOR_VERSION, "seed": seed, "n_source_cases": n_source_cases}
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        have = json.loads(manifest.read_text())
+        if have.get("params") == params:
+            if verbose:
+                print(f"synthetic benchmark already prepared in {out} (seed {seed}); nothing to do")
+            return out
+        raise DataError(
+            f"{manifest}: folder holds a synthetic benchmark made with {have.get('params')}, not {params}; "
+            "choose another --out or delete the folder"
+        )
+    if n_source_cases < 2:
+        raise ValueError("n_source_cases must be at least 2 (one training and one validation case)")
+    covid_ids = benchmark_splits()["covid19_ct_seg"]["cases"]
+    jobs = [("radiopaedia" if c.startswith("radiopaedia") else "coronacases", c, seed, str(out)) for c in covid_ids]
+    ids = {d: source_case_ids(DOMAINS[d].source, n_source_cases) for d in SOURCE_DOMAINS}
+    jobs += [(d, c, seed, str(out)) for d in SOURCE_DOMAINS for c in ids[d]]
+    workers = workers or min(len(jobs), os.cpu_count() or 1)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for i, done in enumerate(pool.map(_write_case, jobs, chunksize=2), 1):
+            if verbose and (i % 10 == 0 or i == len(jobs)):
+                print(f"  [{i}/{len(jobs)}] {done}", flush=True)
+    _msd_dataset_json(out, ids["msd_lung_tumor"])
+    splits = {d: source_split(DOMAINS[d].source, ids[d]) for d in SOURCE_DOMAINS}
+    body = {
+        "params": params,
+        "domains": {k: asdict(v) for k, v in DOMAINS.items()},
+        "cases": {"covid19_ct_seg": covid_ids, **{DOMAINS[d].source: ids[d] for d in SOURCE_DOMAINS}},
+        "source_splits": {DOMAINS[d].source: splits[d] for d in SOURCE_DOMAINS},
+    }
+    atomic_write_text(manifest, json.dumps(body, indent=1))  # written last: marks the set complete
+    if verbose:
+        print(f"synthetic benchmark written to {out}: {len(jobs)} cases")
+    return out
