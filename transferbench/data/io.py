@@ -48,7 +48,9 @@ def check_pair(
     """
     img, lab = load_nifti(image_path), load_nifti(label_path)
     if img.shape[:3] != lab.shape[:3] or len(img.shape) != len(lab.shape):
-        raise DataError(f"{label_path}: label shape {lab.shape} does not match image {image_path} shape {img.shape}")
+        raise DataError(
+            f"{label_path}: label shape {lab.shape} does not match image {image_path} shape {img.shape}"
+        )
     if not np.allclose(img.affine, lab.affine, atol=atol_mm):
         raise DataError(
             f"{label_path}: label affine does not match image {image_path} "

@@ -54,7 +54,9 @@ def _grid(spacing: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, 
     return np.meshgrid(*axes, indexing="ij", sparse=True)
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma_vox: tuple[float, ...]) -> np.ndarray:
+def _smooth_noise(
+    rng: np.random.Generator, shape: tuple[int, ...], sigma_vox: tuple[float, ...]
+) -> np.ndarray:
     """Unit-variance, spatially correlated noise: the raw material of irregular borders and textures."""
     field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma_vox, mode="wrap")
     return field / (field.std() + 1e-6)
@@ -67,7 +69,9 @@ def _segment_distance(x, y, z, p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
     return np.sqrt((x - p0[0] - t * d[0]) ** 2 + (y - p0[1] - t * d[1]) ** 2 + (z - p0[2] - t * d[2]) ** 2)
 
 
-def _vessel_tree(rng: np.random.Generator, root: np.ndarray, side: float) -> list[tuple[np.ndarray, np.ndarray, float]]:
+def _vessel_tree(
+    rng: np.random.Generator, root: np.ndarray, side: float
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """Branching pulmonary vessels from the hilum: (start, end, radius mm) segments."""
     segments = []
     stack = [(root, np.array([side, 0.0, 0.0]), 38.0, 5.0, 0)]

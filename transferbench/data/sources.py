@@ -76,7 +76,9 @@ class Source:
         ids = self.case_ids(base)
         if not ids:
             found = sorted(p.name for p in base.iterdir())[:12]
-            raise DataError(f"{base}: no {self.name} cases found. {self.layout_help()} Found instead: {found}")
+            raise DataError(
+                f"{base}: no {self.name} cases found. {self.layout_help()} Found instead: {found}"
+            )
         cases = []
         for cid in ids:
             image, label = self.case_paths(base, cid)
@@ -100,7 +102,11 @@ def _nii(folder: Path, stem: str) -> Path:
 def _stems(folder: Path, pattern: str = r"(.+)\.nii(\.gz)?$") -> list[str]:
     if not folder.is_dir():
         return []
-    return sorted(m.group(1) for p in folder.iterdir() if (m := re.match(pattern, p.name)) and not p.name.startswith("."))
+    return sorted(
+        m.group(1)
+        for p in folder.iterdir()
+        if (m := re.match(pattern, p.name)) and not p.name.startswith(".")
+    )
 
 
 @register_source
@@ -129,7 +135,9 @@ class Covid19CTSeg(Source):
         return _stems(base / "COVID-19-CT-Seg_20cases")
 
     def case_paths(self, base: Path, case_id: str) -> tuple[Path, Path]:
-        return _nii(base / "COVID-19-CT-Seg_20cases", case_id), _nii(base / self._modes[self.label_mode][0], case_id)
+        return _nii(base / "COVID-19-CT-Seg_20cases", case_id), _nii(
+            base / self._modes[self.label_mode][0], case_id
+        )
 
     def all_label_paths(self, base: Path, case_id: str) -> dict[str, Path]:
         return {mode: _nii(base / folder, case_id) for mode, (folder, _) in self._modes.items()}
@@ -195,7 +203,9 @@ class NSCLCPleuralEffusion(Source):
         folder = base / case_id
         masks = sorted(folder.glob("*_reviewer.nii*")) if folder.is_dir() else []
         if len(masks) > 1:
-            raise DataError(f"{folder}: {len(masks)} *_reviewer masks ({[m.name for m in masks]}); expected one")
+            raise DataError(
+                f"{folder}: {len(masks)} *_reviewer masks ({[m.name for m in masks]}); expected one"
+            )
         label = masks[0] if masks else folder / f"{case_id}_effusion_reviewer.nii.gz"
         return _nii(folder, case_id), label
 

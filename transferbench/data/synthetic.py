@@ -41,7 +41,9 @@ class Domain:
 DOMAINS: dict[str, Domain] = {
     "coronacases": Domain("covid19_ct_seg", "covid", Scanner((3.6, 3.6, 5.0), 22.0, 1.2, 0.0, 0.0), "LPS"),
     "radiopaedia": Domain("covid19_ct_seg", "covid", Scanner((4.0, 4.0, 6.0), 30.0, 1.8, 15.0, 90.0), "RAS"),
-    "msd_lung_tumor": Domain("msd_lung_tumor", "tumor", Scanner((3.4, 3.4, 5.0), 26.0, 1.4, -10.0, 120.0), "LPS"),
+    "msd_lung_tumor": Domain(
+        "msd_lung_tumor", "tumor", Scanner((3.4, 3.4, 5.0), 26.0, 1.4, -10.0, 120.0), "LPS"
+    ),
     "structseg_gtv": Domain("structseg_gtv", "gtv", Scanner((3.8, 3.8, 5.5), 20.0, 1.6, 5.0, 60.0), "RPS"),
     "nsclc_pleural_effusion": Domain(
         "nsclc_pleural_effusion", "effusion", Scanner((3.9, 3.9, 6.5), 35.0, 1.5, -20.0, 0.0), "LPS"
@@ -93,7 +95,9 @@ def _write_case(job: tuple[str, str, int, str]) -> str:
         lungs = ph.lungs
         joint = np.where(ph.lesion > 0, 3, lungs).astype(np.uint8)
         save_nifti(paths["lungs"], _oriented(lungs, ph.spacing, ph.origin, domain.axcodes)[0], affine)
-        save_nifti(paths["lungs_infection"], _oriented(joint, ph.spacing, ph.origin, domain.axcodes)[0], affine)
+        save_nifti(
+            paths["lungs_infection"], _oriented(joint, ph.spacing, ph.origin, domain.axcodes)[0], affine
+        )
     return f"{domain_name}/{case_id}"
 
 
@@ -106,7 +110,9 @@ def _msd_dataset_json(out: Path, case_ids: list[str]) -> None:
         "labels": {"0": "background", "1": "cancer"},
         "numTraining": len(case_ids),
         "numTest": 0,
-        "training": [{"image": f"./imagesTr/{c}.nii.gz", "label": f"./labelsTr/{c}.nii.gz"} for c in case_ids],
+        "training": [
+            {"image": f"./imagesTr/{c}.nii.gz", "label": f"./labelsTr/{c}.nii.gz"} for c in case_ids
+        ],
         "test": [],
     }
     atomic_write_text(out / "Task06_Lung" / "dataset.json", json.dumps(meta, indent=1))
@@ -140,7 +146,10 @@ def prepare_synthetic(
     if n_source_cases < 2:
         raise ValueError("n_source_cases must be at least 2 (one training and one validation case)")
     covid_ids = benchmark_splits()["covid19_ct_seg"]["cases"]
-    jobs = [("radiopaedia" if c.startswith("radiopaedia") else "coronacases", c, seed, str(out)) for c in covid_ids]
+    jobs = [
+        ("radiopaedia" if c.startswith("radiopaedia") else "coronacases", c, seed, str(out))
+        for c in covid_ids
+    ]
     ids = {d: source_case_ids(DOMAINS[d].source, n_source_cases) for d in SOURCE_DOMAINS}
     jobs += [(d, c, seed, str(out)) for d in SOURCE_DOMAINS for c in ids[d]]
     workers = workers or min(len(jobs), os.cpu_count() or 1)

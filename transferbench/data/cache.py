@@ -1,0 +1,74 @@
+"""Disk cache of preprocessed volumes, keyed by the files' identity and the preprocessing settings.
+
+Like nnU-Net's preprocessed folder: each case is validated (``check_pair``) and preprocessed once, then
+read back as plain tensors (``torch.load(weights_only=True)``). A changed file, spacing or preprocessing
+version gives a new key, so a stale cache is never used. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from transferbench.data.io import atomic_write_bytes, check_pair
+from transferbench.data.sources import Case
+from transferbench.data.transforms import preprocess_transforms
+
+PREPROCESS_VERSION = 1
+
+
+def default_cache_dir(root: str | Path) -> Path:
+    """``<root>/.transferbench_cache`` when the data root is writable, else ``~/.cache/transferbench``."""
+    env = os.environ.get("TRANSFERBENCH_CACHE")
+    if env:
+        return Path(env)
+    candidate = Path(root) / ".transferbench_cache"
+    try:
+        candidate.mkdir(parents=True, exist_ok=True)
+        return candidate
+    except OSError:
+        return Path.home() / ".cache" / "transferbench"
+
+
+def _file_id(path: Path) -> list:
+    st = path.stat()
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+
+
+class PreprocessedCache:
+    """Preprocess ``Case`` objects to tensors at ``target_spacing``, once."""
+
+    def __init__(self, cache_dir: str | Path, target_spacing: tuple[float, float, float]) -> None:
+        self.target_spacing = tuple(float(s) for s in target_spacing)
+        signature = json.dumps({"spacing": self.target_spacing, "version": PREPROCESS_VERSION})
+        self.dir = Path(cache_dir) / "preprocessed" / hashlib.sha1(signature.encode()).hexdigest()[:12]
+        self.transform = preprocess_transforms(self.target_spacing)
+
+    def path_for(self, case: Case) -> Path:
+        key = json.dumps([case.source, case.case_id, _file_id(case.image), _file_id(case.label)])
+        return self.dir / f"{case.source}__{case.case_id}__{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
+
+    def get(self, case: Case, label_values: set[int]) -> dict:
+        """The case as ``{"image": (1, X, Y, Z) float, "label": (1, X, Y, Z) uint8, "case_id", ...}``."""
+        path = self.path_for(case)
+        if path.is_file():
+            return torch.load(path, weights_only=True)
+        summary = check_pair(case.image, case.label, label_values)
+        d = self.transform({"image": str(case.image), "label": str(case.label)})
+        item = {
+            "image": d["image"].as_tensor().contiguous(),
+            "label": d["label"].as_tensor().round().to(torch.uint8).contiguous(),
+            "case_id": case.case_id,
+            "source": case.source,
+            "spacing": torch.tensor(self.target_spacing),
+            "original_spacing": torch.tensor(summary["spacing"]),
+        }
+        buf = io.BytesIO()
+        torch.save(item, buf)
+        atomic_write_bytes(path, buf.getvalue())
+        return item
