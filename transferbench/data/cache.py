@@ -19,7 +19,7 @@ from transferbench.data.io import atomic_write_bytes, check_pair
 from transferbench.data.sources import Case
 from transferbench.data.transforms import preprocess_transforms
 
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2
 
 
 def default_cache_dir(root: str | Path) -> Path:

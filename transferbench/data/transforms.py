@@ -1,7 +1,7 @@
 """CT preprocessing and patch sampling as MONAI dictionary transforms.
 
-Deterministic part (cached): load -> RAS orientation -> resample to the target spacing -> HU window
-[-1250, 250] mapped to [0, 1] -> crop to the body. Volumes stored as 0..255 (the radiopaedia half of
+Deterministic part (cached): load -> HU window [-1250, 250] mapped to [0, 1] -> RAS orientation ->
+resample to the target spacing -> crop to the body. Volumes stored as 0..255 (the radiopaedia half of
 COVID-19-CT-Seg, already windowed to the same range) are detected from their intensity range and mapped
 to the same scale, so both storage conventions end up identical.
 """
@@ -80,9 +80,9 @@ def preprocess_transforms(
     return Compose(
         [
             LoadImaged(keys, image_only=True, ensure_channel_first=True),
-            Orientationd(keys, axcodes="RAS"),
+            CTNormalized("image"),  # window before resampling, so 0..255 and HU storage interpolate alike
+            Orientationd(keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
             Spacingd(keys, pixdim=tuple(target_spacing), mode=modes),
-            CTNormalized("image"),
             CropForegroundd(keys, source_key="image", select_fn=_is_body, margin=2, allow_smaller=True),
             EnsureTyped(keys, dtype=torch.float32, track_meta=True),
         ]

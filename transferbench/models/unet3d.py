@@ -152,7 +152,7 @@ class UNet3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         feats = self.decoder(self.encoder(x))
         logits = self.head(feats[-1])
-        if not (self.training and self.aux_heads):
+        if not (self.training and self.deep_supervision):
             return logits
         aux = [h(f) for h, f in zip(self.aux_heads, reversed(feats[:-1]))]
         return [logits, *aux]
