@@ -1,0 +1,24 @@
+"""Shared setup for the benchmarks: the default synthetic data and the CPU preset network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATA_ROOT = Path(os.environ.get("TRANSFERBENCH_BENCH_DATA", "data/synthetic"))
+
+
+def ensure_data() -> Path:
+    from transferbench.data.synthetic import prepare_synthetic
+
+    prepare_synthetic(DATA_ROOT, verbose=False)
+    return DATA_ROOT
+
+
+def datamodule(**overrides):
+    from transferbench.data.datamodule import CTSegDataModule
+
+    kwargs = {"root": str(ensure_data()), "iterations_per_epoch": 40} | overrides
+    dm = CTSegDataModule(**kwargs)
+    dm.setup("fit")
+    return dm
