@@ -5,14 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench preview clean
+.PHONY: install test lint bench preview fit clean
 
 install: $(STAMP)
 
 # torch is pinned first so the package's `torch>=2.4` is already satisfied (no multi-GB CUDA wheel).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "torch==$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
@@ -33,3 +32,7 @@ preview: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# One train + test run of the CPU 3D U-Net on the synthetic benchmark (data generated on first use).
+fit: $(STAMP)
+	$(BIN)/transferbench fit --config synthetic_unet3d
