@@ -3,6 +3,8 @@
 import csv
 import json
 
+import nibabel as nib
+import numpy as np
 import pytest
 
 from transferbench.cli.main import main, packaged_configs
@@ -93,3 +95,12 @@ def test_fit_then_test_learns(synthetic_root, tmp_path):
     summary = json.loads((log_dir / "test_metrics.json").read_text())
     assert summary["test/cases"] == 16
     assert (run / "checkpoints" / "last.ckpt").is_file() or list(run.rglob("last.ckpt"))
+    # predict from the saved config and checkpoint: NIfTI masks on each test image's own grid
+    (ckpt,) = list(run.rglob("last.ckpt"))
+    assert main(["predict", "--config", str(log_dir / "config.yaml"), "--ckpt_path", str(ckpt)]) == 0
+    preds = sorted(run.rglob("predictions/*.nii.gz"))
+    assert len(preds) == 16
+    img = nib.load(synthetic_root / "COVID-19-CT-Seg/COVID-19-CT-Seg_20cases" / preds[0].name)
+    pred = nib.load(preds[0])
+    assert pred.shape == img.shape and np.allclose(pred.affine, img.affine, atol=1e-4)
+    assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1}

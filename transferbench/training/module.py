@@ -160,6 +160,15 @@ class SegmentationModule(pl.LightningModule):
         if self.hparams.save_predictions:
             save_nifti(self.results_path() / "predictions" / f"{case_id}.nii.gz", pred, label_img.affine)
 
+    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        """Predict a test-set volume, write it as NIfTI on the original grid, return its path."""
+        probs = torch.softmax(self.predict_logits(batch["image"]), dim=1)
+        pred = self._invert(batch["image"], probs)
+        affine = load_nifti(batch["image"].meta["filename_or_obj"][0]).affine
+        path = self.results_path() / "predictions" / f"{batch['case_id'][0]}.nii.gz"
+        save_nifti(path, pred, affine)
+        return {"case": batch["case_id"][0], "prediction": str(path)}
+
     def results_path(self) -> Path:
         if self.hparams.results_dir:
             return Path(self.hparams.results_dir)
