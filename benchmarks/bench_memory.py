@@ -15,7 +15,9 @@ from benchmarks.common import ensure_data
 def run() -> dict:
     root = ensure_data()
     with tempfile.TemporaryDirectory() as tmp:
-        logger = json.dumps({"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": tmp}})
+        logger = json.dumps(
+            {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": tmp}}
+        )
         cmd = [
             sys.executable, "-m", "transferbench.cli.main", "fit", "--config", "synthetic_unet3d",
             "--data.root", str(root), "--trainer.max_epochs", "2", "--data.iterations_per_epoch", "10",
