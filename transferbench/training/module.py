@@ -144,9 +144,13 @@ class SegmentationModule(pl.LightningModule):
         item = decollate_batch({"image": image.cpu(), "pred": probs.cpu()})[0]
         return inverter(item)["pred"].argmax(0).numpy().astype(np.uint8)
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
+    def _predict_volume(self, batch: dict) -> tuple[np.ndarray, int]:
+        """(class map on the stored image's grid, number of classes) for a batch of one volume."""
         probs = torch.softmax(self.predict_logits(batch["image"]), dim=1)
-        pred = self._invert(batch["image"], probs)
+        return self._invert(batch["image"], probs), probs.shape[1]
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        pred, n_classes = self._predict_volume(batch)
         label_path = batch["label_path"][0]
         label_img = load_nifti(label_path)
         gt = read_array(label_path, label_img)
@@ -154,7 +158,7 @@ class SegmentationModule(pl.LightningModule):
         if pred.shape != gt.shape:
             raise RuntimeError(f"{label_path}: inverted prediction has shape {pred.shape}, label {gt.shape}")
         case_id = batch["case_id"][0]
-        for cls in range(1, probs.shape[1]):
+        for cls in range(1, n_classes):
             row = case_metrics(pred == cls, gt == cls, spacing, self.hparams.nsd_tolerance_mm)
             self._test_rows.append({"case": case_id, "class": cls, **row})
         if self.hparams.save_predictions:
@@ -162,8 +166,7 @@ class SegmentationModule(pl.LightningModule):
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         """Predict a test-set volume, write it as NIfTI on the original grid, return its path."""
-        probs = torch.softmax(self.predict_logits(batch["image"]), dim=1)
-        pred = self._invert(batch["image"], probs)
+        pred, _ = self._predict_volume(batch)
         affine = load_nifti(batch["image"].meta["filename_or_obj"][0]).affine
         path = self.results_path() / "predictions" / f"{batch['case_id'][0]}.nii.gz"
         save_nifti(path, pred, affine)
