@@ -54,7 +54,11 @@ class Source:
     dirname: ClassVar[str]  # folder name of the dataset as downloaded (and in the synthetic benchmark)
     lesion: ClassVar[str]
     label_values: ClassVar[set[int]] = {0, 1}
-    num_classes: ClassVar[int] = 2
+
+    @property
+    def num_classes(self) -> int:
+        """Output channels a network needs for this source's labels (background included)."""
+        return len(self.label_values)
 
     def locate(self, root: str | Path) -> Path:
         """The dataset folder: ``root/<dirname>`` if present, else ``root`` itself."""
@@ -129,7 +133,6 @@ class Covid19CTSeg(Source):
         if self.label_mode not in self._modes:
             raise ValueError(f"label_mode {self.label_mode!r}; expected one of {sorted(self._modes)}")
         self.label_values = self._modes[self.label_mode][1]
-        self.num_classes = len(self.label_values)
 
     def case_ids(self, base: Path) -> list[str]:
         return _stems(base / "COVID-19-CT-Seg_20cases")

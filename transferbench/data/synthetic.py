@@ -22,10 +22,10 @@ from transferbench.data.io import DataError, atomic_write_text, save_nifti
 from transferbench.data.phantom import Scanner, make_phantom
 from transferbench.data.sources import create_source
 from transferbench.data.splits import benchmark_splits, source_split
+from transferbench.data.transforms import HU_WINDOW
 
 GENERATOR_VERSION = 1
 MANIFEST = "synthetic_manifest.json"
-HU_WINDOW = (-1250.0, 250.0)
 
 
 @dataclass(frozen=True)
