@@ -104,3 +104,54 @@ def test_fit_then_test_learns(synthetic_root, tmp_path):
     pred = nib.load(preds[0])
     assert pred.shape == img.shape and np.allclose(pred.affine, img.affine, atol=1e-4)
     assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1}
+
+
+def test_strategies_listed(capsys):
+    assert main(["strategies"]) == 0
+    out = capsys.readouterr().out
+    names = [line.split()[0] for line in out.strip().splitlines()]
+    assert names == sorted(
+        ["scratch", "finetune", "encoder", "multisource", "hybrid", "source_only", "joint"]
+    )
+
+
+def test_unknown_strategy_is_one_clear_error(capsys):
+    assert main(["fit", "--config", "synthetic_unet3d", "--strategy.name", "transfer_all"]) == 2
+    assert "unknown strategy 'transfer_all'; registered: encoder, finetune" in capsys.readouterr().err
+
+
+def _tiny_fit(root, run, *extra):
+    return main([
+        "fit", "--config", "synthetic_unet3d", "--data.root", str(root),
+        "--model.net.init_args.preset", "tiny",
+        "--data.target_spacing", "[6, 6, 9]", "--data.patch_size", "[32, 32, 16]",
+        "--data.iterations_per_epoch", "3", "--trainer.max_epochs", "1",
+        "--trainer.default_root_dir", str(run), "--trainer.logger", "false",
+        "--trainer.enable_progress_bar", "false", *extra,
+    ])  # fmt: skip
+
+
+def test_pretrain_then_encoder_and_hybrid_from_the_cli(synthetic_root, tmp_path):
+    """A source fit is an ordinary fit; its last.ckpt initialises encoder-only and hybrid runs."""
+    pre = tmp_path / "pre"
+    assert (
+        _tiny_fit(synthetic_root, pre, "--data.dataset", "msd_lung_tumor", "--test_after_fit", "false") == 0
+    )
+    ckpt = pre / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file()
+    common = ["--strategy.sources", "msd_lung_tumor", "--strategy.pretrained", str(ckpt)]
+    enc = tmp_path / "enc"
+    args = ["--strategy.name", "encoder", "--strategy.freeze_encoder", "true", "--test_after_fit", "false"]
+    assert _tiny_fit(synthetic_root, enc, *args, *common) == 0
+    meta = json.loads((enc / "transfer.json").read_text())
+    (report,) = meta["reports"]
+    assert report["part"] == "encoder" and len(report["loaded"]) > 0 and not report["missing"]
+    assert meta["params"]["trainable"] < meta["params"]["total"]
+    hyb = tmp_path / "hyb"
+    assert _tiny_fit(synthetic_root, hyb, "--strategy.name", "hybrid", *common) == 0
+    meta = json.loads((hyb / "transfer.json").read_text())
+    assert meta["strategy"]["name"] == "hybrid" and meta["reports"][0]["target_prefix"] == "adapted."
+    rows = list(csv.DictReader((hyb / "per_case_test.csv").read_text().splitlines()))
+    assert len(rows) == 16
+    saved = (hyb / "config.yaml").read_text()
+    assert "name: hybrid" in saved and "train_on: target" in saved

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+import warnings
+
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from transferbench.data.datamodule import CTSegDataModule
+from transferbench.strategies import StrategyError, create_strategy
 from transferbench.training.module import SegmentationModule
 
 
@@ -14,6 +18,15 @@ class TransferbenchCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.patch_size", "model.roi_size")
+        parser.add_argument(
+            "--strategy",
+            type=dict | None,
+            default=None,
+            help="Transfer strategy {name: ..., **args, pretrained: path(s)} (see `transferbench strategies`); "
+            "default scratch. Fields can be set one by one: --strategy.name encoder --strategy.sources "
+            "msd_lung_tumor --strategy.pretrained PATH.",
+        )
+        parser.link_arguments("strategy", "model.strategy")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -30,12 +43,28 @@ class TransferbenchCLI(LightningCLI):
             help="After fit, test the final weights on the test cases and write per_case_test.csv.",
         )
 
+    def before_instantiate_classes(self) -> None:
+        """Validate the strategy before anything is built, and give the DataModule the data it trains on."""
+        cfg = self.config[self.subcommand] if self.subcommand else self.config
+        strategy = create_strategy(cfg.get("strategy"))
+        defaults = inspect.signature(CTSegDataModule).parameters
+        for key, value in strategy.data_overrides().items():
+            current = cfg.data.get(key)
+            default = defaults[key].default
+            if current not in (default, value):
+                raise StrategyError(
+                    f"strategy {strategy.name!r} sets data.{key}={value!r}; the config says {current!r}"
+                )
+            cfg.data[key] = value
+
     def after_fit(self) -> None:
         if self.config[self.subcommand].get("test_after_fit", True) and not self.trainer.interrupted:
             self.trainer.test(self.model, datamodule=self.datamodule)
 
 
 def run_lightning(args: list[str]) -> TransferbenchCLI:
+    # main() passes the (config-name resolved) arguments explicitly; Lightning warns that sys.argv differs.
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
     return TransferbenchCLI(
         SegmentationModule,
         CTSegDataModule,

@@ -22,6 +22,7 @@ Data and registries:
   data preview --root DIR --out PNG         one slice per domain with the lesion outlined
   data sources                              registered dataset sources
   models                                    registered networks
+  strategies                                registered transfer strategies
   configs                                   packaged example configs
 """
 
@@ -88,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     if command in LIGHTNING_COMMANDS:
         from transferbench.cli.lightning import run_lightning
         from transferbench.data import DataError
+        from transferbench.strategies import StrategyError
 
         try:
             run_lightning([command, *_resolve_config_names(rest)])
-        except DataError as err:
+        except (DataError, StrategyError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         return 0
@@ -102,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
 
         for name, desc in model_descriptions().items():
             print(f"{name:16s} {desc}")
+        return 0
+    if command == "strategies":
+        from transferbench.strategies import strategy_descriptions
+
+        for name, desc in strategy_descriptions().items():
+            print(f"{name:14s} {desc}")
         return 0
     if command == "configs":
         for name, path in sorted(packaged_configs().items()):

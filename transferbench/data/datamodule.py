@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytorch_lightning as pl
 from monai.data import Dataset, list_data_collate
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, RandomSampler, Sampler, WeightedRandomSampler
 
 from transferbench.data.cache import PreprocessedCache, default_cache_dir
 from transferbench.data.io import DataError, check_pair
-from transferbench.data.sources import Case, create_source
+from transferbench.data.sources import Case, Source, create_source
 from transferbench.data.splits import covid_fold, source_split
 from transferbench.data.synthetic import is_prepared, prepare_synthetic
 from transferbench.data.transforms import preprocess_transforms, train_patch_transforms
@@ -20,15 +22,24 @@ class CTSegDataModule(pl.LightningDataModule):
     """3D patches for training, whole preprocessed volumes for validation, original files for testing.
 
     Args:
-        root: data root holding the dataset folder (or the dataset folder itself).
-        dataset: registered source name (``transferbench data sources``); ``covid19_ct_seg`` uses the
-            benchmark's fixed folds, other sources their benchmark train/val split.
+        root: data root holding the dataset folders (or a dataset folder itself).
+        dataset: registered source name (``transferbench data sources``), or a list of them to pool
+            (multi-source pretraining). ``covid19_ct_seg`` uses the benchmark's fixed folds, other sources
+            their benchmark train/val split (tested on the val cases).
         label_mode: for ``covid19_ct_seg``: ``infection`` (default), ``lungs`` or ``lungs_infection``.
         fold, fold_scheme: the COVID-19-CT-Seg fold (``folds_4_train``: Task 1, 4 training / 16 test
             cases; ``folds_16_train``: 16 training / 4 test).
         val_cases: case ids to validate on. Default for the COVID-19 target: the fold's training cases
             (the fold has no spare case; validation then monitors convergence and is *not* used to pick
             the tested checkpoint, which is the last one). For a source: its split's val cases.
+        train_sources: further sources whose training cases join training (set by the ``source_only`` and
+            ``joint`` strategies); their lesion is the dataset's foreground class.
+        train_on: ``target`` (the dataset's training cases), ``sources`` (only ``train_sources``, validated
+            on their val cases; benchmark Task 2) or ``both`` (benchmark Task 3).
+        source_fraction: with ``both``, the share of training draws from ``train_sources``; ``None`` draws
+            every training case with equal probability.
+        label_merge: when ``dataset`` pools several sources: ``merged`` (every lesion is class 1) or
+            ``per_source`` (source ``i`` of the list is class ``i + 1``).
         target_spacing: resampling spacing in mm, (x, y, z) in RAS.
         patch_size: training patch and sliding-window size (x, y, z) in voxels.
         batch_size: volumes per batch; each gives ``samples_per_volume`` patches.
@@ -40,11 +51,15 @@ class CTSegDataModule(pl.LightningDataModule):
     def __init__(
         self,
         root: str = "data/synthetic",
-        dataset: str = TARGET,
+        dataset: str | list[str] = TARGET,
         label_mode: str = "infection",
         fold: int = 0,
         fold_scheme: str = "folds_4_train",
         val_cases: list[str] | None = None,
+        train_sources: list[str] | None = None,
+        train_on: Literal["target", "sources", "both"] = "target",
+        source_fraction: float | None = None,
+        label_merge: Literal["merged", "per_source"] = "merged",
         target_spacing: tuple[float, float, float] = (4.0, 4.0, 6.0),
         patch_size: tuple[int, int, int] = (64, 64, 32),
         batch_size: int = 1,
@@ -58,37 +73,85 @@ class CTSegDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        kwargs = {"label_mode": label_mode} if dataset == TARGET else {}
-        self.source = create_source(dataset, **kwargs)
+        names = [dataset] if isinstance(dataset, str) else list(dataset)
+        extra = list(train_sources or [])
+        if not names:
+            raise DataError("data.dataset names no source")
+        self.datasets = [
+            create_source(n, **({"label_mode": label_mode} if n == TARGET else {})) for n in names
+        ]
+        self.extra_sources = [create_source(n) for n in extra]
+        self.sources = {s.name: s for s in [*self.datasets, *self.extra_sources]}
+        if len(self.sources) != len(names) + len(extra):
+            raise DataError(f"a source appears twice in data.dataset {names} / data.train_sources {extra}")
+        if train_on != "target" and not extra:
+            raise DataError(f"data.train_on={train_on!r} needs data.train_sources")
+        if source_fraction is not None and (train_on != "both" or not 0.0 < source_fraction < 1.0):
+            raise DataError("data.source_fraction must lie in (0, 1) and needs data.train_on='both'")
+        if len(self.sources) > 1:
+            binary = [s.name for s in self.sources.values() if s.num_classes != 2]
+            if binary:
+                raise DataError(f"pooling sources needs one lesion class each; {binary} have more")
+        self.pooled_classes = label_merge == "per_source" and len(names) > 1
         self.cases: dict[str, list[Case]] = {}
         self._train: list[dict] = []
+        self._train_weights: list[float] = []
         self._val: list[dict] = []
         self._inference_transform = None
 
     @property
     def num_classes(self) -> int:
-        return self.source.num_classes
+        return 1 + len(self.datasets) if self.pooled_classes else self.datasets[0].num_classes
+
+    def label_shift(self, case: Case) -> int:
+        """Added to a case's foreground label: ``i`` for the ``i``-th pooled source with per-source labels."""
+        if not self.pooled_classes:
+            return 0
+        return [s.name for s in self.datasets].index(case.source)
 
     def prepare_data(self) -> None:
         if self.hparams.prepare_synthetic and not is_prepared(self.hparams.root):
             prepare_synthetic(self.hparams.root, seed=self.hparams.synthetic_seed)
 
-    def resolve_cases(self) -> dict[str, list[Case]]:
-        """Train / val / test cases on disk; any listed case that is missing is an error naming it."""
-        found = {c.case_id: c for c in self.source.find_cases(self.hparams.root)}
-        if self.source.name == TARGET:
+    def _split(self, source: Source) -> dict[str, list[Case]]:
+        found = {c.case_id: c for c in source.find_cases(self.hparams.root)}
+        if source.name == TARGET:
             split = covid_fold(self.hparams.fold, self.hparams.fold_scheme)
-            split["val"] = list(self.hparams.val_cases or split["train"])
+            split["val"] = list(split["train"])
         else:
-            split = source_split(self.source.name, sorted(found))
-            if self.hparams.val_cases:
-                split["val"] = list(self.hparams.val_cases)
+            split = source_split(source.name, sorted(found))
             split["test"] = list(split["val"])
         missing = sorted({c for ids in split.values() for c in ids} - set(found))
         if missing:
-            where = self.source.locate(self.hparams.root)
+            where = source.locate(self.hparams.root)
             raise DataError(f"{where}: {len(missing)} case(s) of the split are missing: {', '.join(missing)}")
         return {k: [found[c] for c in ids] for k, ids in split.items()}
+
+    def resolve_cases(self) -> dict[str, list[Case]]:
+        """Train / val / test cases on disk; any listed case that is missing is an error naming it."""
+        target = [self._split(s) for s in self.datasets]
+        extra = [self._split(s) for s in self.extra_sources]
+        on = self.hparams.train_on
+        cases = {
+            "train": [c for sp in (target if on != "sources" else []) for c in sp["train"]]
+            + [c for sp in (extra if on != "target" else []) for c in sp["train"]],
+            "val": [c for sp in (target if on != "sources" else extra) for c in sp["val"]],
+            "test": [c for sp in target for c in sp["test"]],
+        }
+        if self.hparams.val_cases:
+            everything = {c.case_id: c for sp in [*target, *extra] for ids in sp.values() for c in ids}
+            unknown = [c for c in self.hparams.val_cases if c not in everything]
+            if unknown:
+                raise DataError(
+                    f"data.val_cases: no such case(s) in {self.hparams.root}: {', '.join(unknown)}"
+                )
+            cases["val"] = [everything[c] for c in self.hparams.val_cases]
+        return cases
+
+    def _load(self, cache: PreprocessedCache, case: Case) -> dict:
+        item = cache.get(case, self.sources[case.source].label_values)
+        shift = self.label_shift(case)
+        return {**item, "label": item["label"] * (1 + shift)} if shift else item
 
     def setup(self, stage: str | None = None) -> None:
         """Validate and preprocess every case this stage needs, before any training step."""
@@ -96,14 +159,31 @@ class CTSegDataModule(pl.LightningDataModule):
         cache = PreprocessedCache(
             self.hparams.cache_dir or default_cache_dir(self.hparams.root), self.hparams.target_spacing
         )
-        values = self.source.label_values
         if stage in (None, "fit"):
-            self._train = [cache.get(c, values) for c in self.cases["train"]]
+            self._train = [self._load(cache, c) for c in self.cases["train"]]
+            self._train_weights = self.sampling_weights(self.cases["train"])
         if stage in (None, "fit", "validate"):
-            self._val = [cache.get(c, values) for c in self.cases["val"]]
+            self._val = [self._load(cache, c) for c in self.cases["val"]]
         if stage in (None, "test", "predict"):
             for c in self.cases["test"]:
-                check_pair(c.image, c.label, values)
+                check_pair(c.image, c.label, self.sources[c.source].label_values)
+
+    def sampling_weights(self, cases: list[Case]) -> list[float]:
+        """Per-case draw probability: uniform, or ``source_fraction`` of the mass on the extra sources."""
+        fraction = self.hparams.source_fraction
+        extra = {s.name for s in self.extra_sources}
+        is_extra = [c.source in extra for c in cases]
+        n_extra = sum(is_extra)
+        if fraction is None or n_extra in (0, len(cases)):
+            return [1.0 / len(cases)] * len(cases) if cases else []
+        return [fraction / n_extra if e else (1 - fraction) / (len(cases) - n_extra) for e in is_extra]
+
+    def train_sampler(self, n_items: int) -> Sampler:
+        hp = self.hparams
+        n = hp.iterations_per_epoch * hp.batch_size
+        if hp.source_fraction is not None:
+            return WeightedRandomSampler(self._train_weights, num_samples=n, replacement=True)
+        return RandomSampler(range(n_items), replacement=True, num_samples=n)
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
@@ -111,7 +191,7 @@ class CTSegDataModule(pl.LightningDataModule):
             self._train,
             transform=train_patch_transforms(hp.patch_size, hp.samples_per_volume, hp.pos_fraction),
         )
-        sampler = RandomSampler(ds, replacement=True, num_samples=hp.iterations_per_epoch * hp.batch_size)
+        sampler = self.train_sampler(len(ds))
         return DataLoader(
             ds,
             batch_size=hp.batch_size,
@@ -127,7 +207,12 @@ class CTSegDataModule(pl.LightningDataModule):
 
     def test_items(self) -> list[dict]:
         return [
-            {"image": str(c.image), "label_path": str(c.label), "case_id": c.case_id}
+            {
+                "image": str(c.image),
+                "label_path": str(c.label),
+                "case_id": c.case_id,
+                "label_shift": self.label_shift(c),
+            }
             for c in self.cases["test"]
         ]
 

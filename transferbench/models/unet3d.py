@@ -93,7 +93,37 @@ class UNetDecoder(nn.Module):
         return outs
 
 
-class UNet3D(nn.Module):
+class UNetHeads(nn.Module):
+    """Output head and deep-supervision heads shared by the U-Net variants."""
+
+    def _build_heads(self, encoder: UNetEncoder, out_channels: int, deep_supervision: bool) -> None:
+        f = encoder.features
+        self.head = UnetOutBlock(3, f[0], out_channels)
+        n_aux = max(0, len(f) - 3) if deep_supervision else 0
+        aux_features = list(reversed(f[:-1]))[-1 - n_aux : -1]
+        self.aux_heads = nn.ModuleList(UnetOutBlock(3, c, out_channels) for c in reversed(aux_features))
+        self.deep_supervision = deep_supervision
+        self.out_channels = out_channels
+        self._strides = list(encoder.strides)
+
+    @property
+    def divisor(self) -> tuple[int, int, int]:
+        """Per-axis factor every input size must be a multiple of."""
+        d = [1, 1, 1]
+        for s in self._strides:
+            d = [a * b for a, b in zip(d, s)]
+        return tuple(d)  # type: ignore[return-value]
+
+    def _outputs(self, feats: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+        """Full-resolution logits, plus the auxiliary ones (finest first) when deep-supervised training."""
+        logits = self.head(feats[-1])
+        if not (self.training and self.deep_supervision):
+            return logits
+        aux = [h(f) for h, f in zip(self.aux_heads, reversed(feats[:-1]))]
+        return [logits, *aux]
+
+
+class UNet3D(UNetHeads):
     """nnU-Net style 3D U-Net (Isensee et al., Nature Methods 2021) with deep supervision.
 
     Args:
@@ -134,25 +164,7 @@ class UNet3D(nn.Module):
         strides = strides if strides is not None else base.get("strides", [1] + [2] * (len(features) - 1))
         self.encoder = UNetEncoder(in_channels, features, kernel_sizes, strides)
         self.decoder = UNetDecoder(self.encoder)
-        self.head = UnetOutBlock(3, self.encoder.features[0], out_channels)
-        n_aux = max(0, len(features) - 3) if deep_supervision else 0
-        aux_features = list(reversed(self.encoder.features[:-1]))[-1 - n_aux : -1]
-        self.aux_heads = nn.ModuleList(UnetOutBlock(3, c, out_channels) for c in reversed(aux_features))
-        self.deep_supervision = deep_supervision
-        self.out_channels = out_channels
-
-    @property
-    def divisor(self) -> tuple[int, int, int]:
-        """Per-axis factor every input size must be a multiple of."""
-        d = [1, 1, 1]
-        for s in self.encoder.strides:
-            d = [a * b for a, b in zip(d, s)]
-        return tuple(d)  # type: ignore[return-value]
+        self._build_heads(self.encoder, out_channels, deep_supervision)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        feats = self.decoder(self.encoder(x))
-        logits = self.head(feats[-1])
-        if not (self.training and self.deep_supervision):
-            return logits
-        aux = [h(f) for h, f in zip(self.aux_heads, reversed(feats[:-1]))]
-        return [logits, *aux]
+        return self._outputs(self.decoder(self.encoder(x)))

@@ -23,10 +23,13 @@ from monai.data import decollate_batch
 from monai.inferers import sliding_window_inference
 from monai.losses import DeepSupervisionLoss, DiceCELoss
 from monai.transforms import Invertd
+from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 
 from transferbench.data.io import atomic_write_text, load_nifti, read_array, save_nifti
 from transferbench.evaluation.metrics import case_metrics, dice_score
+from transferbench.strategies import KeyReport, create_strategy
+from transferbench.strategies.transfer import keep_frozen_eval
 
 
 def count_parameters(module: nn.Module) -> tuple[int, int]:
@@ -48,6 +51,9 @@ class SegmentationModule(pl.LightningModule):
         nsd_tolerance_mm: NSD tolerance (3 mm for lesions, 1 mm for lungs in the benchmark).
         save_predictions: also write each test prediction as NIfTI next to the per-case CSV.
         results_dir: where test results go; default the logger's run folder.
+        strategy: the transfer strategy ``{name: ..., **args, pretrained: path(s)}`` (``transferbench
+            strategies``); default ``scratch``. It may replace ``net`` (``hybrid``); its pretrained weights
+            are loaded and parts frozen when fitting starts, and the key report goes to ``transfer.json``.
     """
 
     def __init__(
@@ -65,10 +71,13 @@ class SegmentationModule(pl.LightningModule):
         nsd_tolerance_mm: float = 3.0,
         save_predictions: bool = False,
         results_dir: str | None = None,
+        strategy: dict | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net"])
-        self.net = net
+        self.strategy = create_strategy(strategy)
+        self.net = self.strategy.build_net(net)
+        self.transfer_reports: list[KeyReport] | None = None
         self.criterion = DeepSupervisionLoss(
             DiceCELoss(to_onehot_y=True, softmax=True, batch=True), weight_mode="exp"
         )
@@ -91,6 +100,43 @@ class SegmentationModule(pl.LightningModule):
                 f"patch/roi size {tuple(self.hparams.roi_size)} must be divisible by the network's total stride "
                 f"{tuple(divisor)} on every axis"
             )
+
+        if stage == "fit" and self.transfer_reports is None:
+            self.transfer_reports = self.strategy.initialise(self.net)
+            self._record_transfer()
+
+    def _record_transfer(self) -> None:
+        """Key report and parameter counts: printed, logged as hyperparameters, written to ``transfer.json``."""
+        trainable, total = count_parameters(self.net)
+        reports = self.transfer_reports or []
+        for r in reports:
+            rank_zero_info(r.summary())
+        rank_zero_info(
+            f"[transfer] strategy {self.strategy.name}: {total:,} parameters, {trainable:,} trainable, "
+            f"{total - trainable:,} frozen"
+        )
+        if self.trainer.is_global_zero:
+            meta = {
+                "strategy": self.strategy.config(),
+                "params": {"total": total, "trainable": trainable},
+                "reports": [r.to_dict() for r in reports],
+            }
+            atomic_write_text(self.results_path() / "transfer.json", json.dumps(meta, indent=1))
+        for logger in self.loggers:
+            logger.log_hyperparams(
+                {
+                    "strategy/name": self.strategy.name,
+                    "strategy/sources": ",".join(self.strategy.sources),
+                    "transfer/loaded_tensors": sum(len(r.loaded) for r in reports),
+                    "transfer/loaded_params": sum(r.loaded_params for r in reports),
+                }
+            )
+
+    def train(self, mode: bool = True) -> SegmentationModule:
+        """Lightning switches the module to train mode each epoch; frozen parts stay in eval mode."""
+        super().train(mode)
+        keep_frozen_eval(self.net)
+        return self
 
     def on_fit_start(self) -> None:
         trainable, total = count_parameters(self.net)
@@ -154,11 +200,15 @@ class SegmentationModule(pl.LightningModule):
         label_path = batch["label_path"][0]
         label_img = load_nifti(label_path)
         gt = read_array(label_path, label_img)
+        shift = int(batch["label_shift"][0]) if "label_shift" in batch else 0
+        classes = range(1, n_classes) if not shift else [1 + shift]
+        if shift:  # a pooled source with per-source classes: its lesion is class 1 + shift
+            gt = np.where(gt > 0, gt + shift, 0)
         spacing = label_img.header.get_zooms()[:3]
         if pred.shape != gt.shape:
             raise RuntimeError(f"{label_path}: inverted prediction has shape {pred.shape}, label {gt.shape}")
         case_id = batch["case_id"][0]
-        for cls in range(1, n_classes):
+        for cls in classes:
             row = case_metrics(pred == cls, gt == cls, spacing, self.hparams.nsd_tolerance_mm)
             self._test_rows.append({"case": case_id, "class": cls, **row})
         if self.hparams.save_predictions:
@@ -203,7 +253,11 @@ class SegmentationModule(pl.LightningModule):
     # ------------------------------------------------------------- optimiser
     def configure_optimizers(self):
         hp = self.hparams
-        params = [p for p in self.parameters() if p.requires_grad]
+        params = [
+            {"params": g["params"], "lr": hp.lr * g["lr_scale"]}
+            for g in self.strategy.param_groups(self.net)
+            if g["params"]
+        ]
         if hp.optimizer == "sgd":
             opt = torch.optim.SGD(
                 params, lr=hp.lr, momentum=hp.momentum, nesterov=True, weight_decay=hp.weight_decay

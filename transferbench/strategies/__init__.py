@@ -1,0 +1,31 @@
+"""Transfer strategies: one registered class per way of using source knowledge (``transferbench strategies``)."""
+
+from transferbench.strategies import encoder, finetune, hybrid, joint, multisource, scratch, source_only  # noqa: F401
+from transferbench.strategies.base import (
+    PretrainNeed,
+    Strategy,
+    StrategyError,
+    TransferError,
+    create_strategy,
+    list_strategies,
+    register_strategy,
+    strategy_class,
+    strategy_descriptions,
+)
+from transferbench.strategies.transfer import KeyReport, freeze, read_state_dict, transfer_weights
+
+__all__ = [
+    "KeyReport",
+    "PretrainNeed",
+    "Strategy",
+    "StrategyError",
+    "TransferError",
+    "create_strategy",
+    "freeze",
+    "list_strategies",
+    "read_state_dict",
+    "register_strategy",
+    "strategy_class",
+    "strategy_descriptions",
+    "transfer_weights",
+]

@@ -1,0 +1,250 @@
+"""The strategy interface and its timm-style registry.
+
+A strategy says four things about a run: which pretrained models it needs (``needs``, so a planner can
+train each one once and share it), how it turns the configured network into the one it trains
+(``build_net``), how it initialises and freezes that network from the pretrained checkpoints
+(``initialise``, returning the key reports) and which data the run trains on (``data_overrides`` for the
+DataModule). Registering one is a decorated class in one file::
+
+    @register_strategy
+    class MyStrategy(Strategy):
+        \"\"\"One line shown by `transferbench strategies`.\"\"\"
+
+        name = "mine"
+        min_sources, max_sources = 1, 1
+
+        def needs(self, model=None, seed=None):
+            return [PretrainNeed(tuple(self.sources), model=model, seed=seed)]
+
+        def initialise(self, net):
+            ...
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal
+
+import yaml
+from torch import nn
+
+from transferbench.strategies.transfer import (
+    KeyReport,
+    StrategyError,
+    TransferError,
+    read_state_dict,
+    transfer_weights,
+)
+
+
+@dataclass(frozen=True)
+class PretrainNeed:
+    """One pretrained model a strategy needs: an ordinary ``fit`` on ``sources`` (pooled when several).
+
+    ``chain`` lists earlier stages the pretraining itself starts from (e.g. ``("imagenet",)`` before
+    ``lidc_idri``); ``labels`` is ``merged`` (one lesion class) or ``per_source`` (one class per source).
+    ``model`` and ``seed`` are those of the run that needs it: the planner shares one pretraining between
+    every run with the same need.
+    """
+
+    sources: tuple[str, ...]
+    labels: Literal["merged", "per_source"] = "merged"
+    chain: tuple[str, ...] = ()
+    model: str | None = None
+    seed: int | None = None
+
+    def data_args(self) -> dict[str, Any]:
+        """The DataModule arguments of the pretraining fit."""
+        dataset: str | list[str] = self.sources[0] if len(self.sources) == 1 else list(self.sources)
+        return {"dataset": dataset, "label_merge": self.labels}
+
+    def describe(self) -> str:
+        stages = " -> ".join([*self.chain, "+".join(self.sources)])
+        extra = f", {self.labels} labels" if len(self.sources) > 1 else ""
+        who = f"{self.model} " if self.model else ""
+        seed = f", seed {self.seed}" if self.seed is not None else ""
+        return f"{who}pretrained on {stages}{extra}{seed}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _prefixes(net: nn.Module, attr: str) -> tuple[str, ...]:
+    value = getattr(net, attr, None)
+    if value is None:
+        raise StrategyError(f"{type(net).__name__} does not declare `{attr}`, which this strategy needs")
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@dataclass
+class Strategy:
+    """Base class; subclasses set ``name``, the allowed number of ``sources`` and override what they change.
+
+    Args:
+        sources: the source datasets (registered names) the strategy transfers from.
+        pretrained: checkpoint path(s), one per entry of ``needs()``, in that order.
+        chain: earlier pretraining stages of the source model (e.g. ``[imagenet]``).
+    """
+
+    name: ClassVar[str] = ""
+    min_sources: ClassVar[int] = 0
+    max_sources: ClassVar[int | None] = 0
+
+    sources: list[str] = field(default_factory=list)
+    pretrained: str | list[str] | None = None
+    chain: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from transferbench.data.sources import list_sources
+
+        if isinstance(self.sources, str):
+            self.sources = [self.sources]
+        self.sources = list(self.sources)
+        self.chain = [self.chain] if isinstance(self.chain, str) else list(self.chain)
+        n, lo, hi = len(self.sources), self.min_sources, self.max_sources
+        if n < lo or (hi is not None and n > hi):
+            want = f"exactly {lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
+            raise StrategyError(
+                f"strategy {self.name!r} takes {want} source(s), got {n}: {self.sources or '[]'}"
+            )
+        unknown = [s for s in self.sources if s not in list_sources()]
+        if unknown:
+            raise StrategyError(
+                f"strategy {self.name!r}: unknown source(s) {unknown}; registered: {', '.join(list_sources())}"
+            )
+        if len(set(self.sources)) != n:
+            raise StrategyError(f"strategy {self.name!r}: a source is listed twice: {self.sources}")
+        if self.pretrained is not None:
+            self.checkpoints()
+
+    # ----------------------------------------------------------- declaration
+    def needs(self, model: str | None = None, seed: int | None = None) -> list[PretrainNeed]:
+        """Pretrained models this strategy starts from (none by default)."""
+        return []
+
+    def data_overrides(self) -> dict[str, Any]:
+        """DataModule arguments this strategy fixes (which data the run trains on)."""
+        return {}
+
+    def config(self) -> dict[str, Any]:
+        """The strategy as it would be written in a config (``name`` plus every argument)."""
+        return {"name": self.name, **asdict(self)}
+
+    # --------------------------------------------------------------- network
+    def build_net(self, net: nn.Module) -> nn.Module:
+        """The network this strategy trains, made from the configured one (unchanged by default)."""
+        return net
+
+    def checkpoints(self) -> list[str]:
+        """``pretrained`` as a list, checked against ``needs()``."""
+        needs = self.needs()
+        paths = [self.pretrained] if isinstance(self.pretrained, str) else list(self.pretrained or [])
+        if len(paths) != len(needs):
+            wanted = "; ".join(n.describe() for n in needs) or "none"
+            raise StrategyError(
+                f"strategy {self.name!r} needs {len(needs)} pretrained checkpoint(s) ({wanted}) in "
+                f"strategy.pretrained, got {len(paths)}: {paths or 'none'}"
+            )
+        return [str(p) for p in paths]
+
+    def initialise(self, net: nn.Module) -> list[KeyReport]:
+        """Load pretrained weights into ``net`` and freeze parts; returns one report per transfer."""
+        self.checkpoints()
+        return []
+
+    def param_groups(self, net: nn.Module) -> list[dict[str, Any]]:
+        """Trainable parameters as optimiser groups; ``lr_scale`` multiplies the base learning rate."""
+        return [{"params": [p for p in net.parameters() if p.requires_grad], "lr_scale": 1.0}]
+
+    # --------------------------------------------------------------- helpers
+    def load_parts(
+        self,
+        net: nn.Module,
+        path: str,
+        *,
+        part: str,
+        source_attr: str | None = None,
+        target_attr: str | None = None,
+        required_attrs: Sequence[str] = (),
+    ) -> KeyReport:
+        """Transfer from ``path``; the ``*_attr`` name a prefix attribute of the network (``key_to_encoder``)."""
+        state = read_state_dict(path)
+        src = _prefixes(net, source_attr)[0] if source_attr else ""
+        dst = _prefixes(net, target_attr)[0] if target_attr else ""
+        required = tuple(p for a in required_attrs for p in _prefixes(net, a))
+        return transfer_weights(
+            net, state, part=part, checkpoint=path, source_prefix=src, target_prefix=dst, required=required
+        )
+
+
+_STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: make ``cls`` available by its ``name`` to configs, sweeps and the CLI."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a `name`")
+    if cls.name in _STRATEGIES:
+        raise ValueError(f"strategy {cls.name!r} is registered twice")
+    _STRATEGIES[cls.name] = dataclass(cls) if "__dataclass_fields__" not in cls.__dict__ else cls
+    return _STRATEGIES[cls.name]
+
+
+def list_strategies() -> list[str]:
+    return sorted(_STRATEGIES)
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    if name not in _STRATEGIES:
+        raise StrategyError(f"unknown strategy {name!r}; registered: {', '.join(list_strategies())}")
+    return _STRATEGIES[name]
+
+
+def strategy_descriptions() -> dict[str, str]:
+    return {n: (c.__doc__ or "").strip().splitlines()[0] for n, c in sorted(_STRATEGIES.items())}
+
+
+LIST_ARGS = ("sources", "chain")
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Values given on the command line arrive as strings (``--strategy.freeze_encoder false``)."""
+    if not isinstance(value, str) or key == "pretrained" or isinstance(default, str):
+        return value
+    parsed = yaml.safe_load(value)
+    if key in LIST_ARGS and not isinstance(parsed, list):
+        return [s.strip() for s in value.split(",") if s.strip()]
+    return parsed
+
+
+def create_strategy(config: dict[str, Any] | Strategy | None) -> Strategy:
+    """A strategy from its config ``{name: ..., **args}``; ``None`` is ``scratch``."""
+    if isinstance(config, Strategy):
+        return config
+    config = dict(config or {"name": "scratch"})
+    name = config.pop("name", None)
+    if not name:
+        raise StrategyError(f"strategy config needs a `name`; registered: {', '.join(list_strategies())}")
+    cls = strategy_class(name)
+    params = {k: p for k, p in inspect.signature(cls).parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD}
+    unknown = sorted(set(config) - set(params))
+    if unknown:
+        raise StrategyError(f"strategy {name!r} has no argument(s) {unknown}; it takes: {', '.join(params)}")
+    kwargs = {k: _coerce(k, v, params[k].default) for k, v in config.items()}
+    return cls(**kwargs)
+
+
+__all__ = [
+    "KeyReport",
+    "PretrainNeed",
+    "Strategy",
+    "StrategyError",
+    "TransferError",
+    "create_strategy",
+    "list_strategies",
+    "register_strategy",
+    "strategy_class",
+    "strategy_descriptions",
+]
