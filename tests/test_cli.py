@@ -64,23 +64,20 @@ def test_missing_data_root_is_one_clear_error(tmp_path, capsys):
 def test_fit_then_test_learns(synthetic_root, tmp_path):
     """Tiny CPU run on fold 0: validation Dice rises clearly, and 16 test cases are scored in 3D."""
     run = tmp_path / "run"
-    logger = {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": str(run)}}
     code = main([
         "fit", "--config", "synthetic_unet3d",
         "--data.root", str(synthetic_root), "--data.cache_dir", str(tmp_path / "cache"),
         "--data.target_spacing", "[6, 6, 9]", "--data.patch_size", "[32, 32, 16]",
         "--data.samples_per_volume", "4", "--data.iterations_per_epoch", "12",
         "--trainer.max_epochs", "10", "--trainer.check_val_every_n_epoch", "1",
-        "--trainer.default_root_dir", str(run), "--trainer.logger", json.dumps(logger),
-        "--trainer.enable_progress_bar", "false",
+        "--trainer.default_root_dir", str(run), "--trainer.enable_progress_bar", "false",
     ])  # fmt: skip
     assert code == 0
-    (log_dir,) = (run / "lightning_logs").iterdir()
-    rows = list(csv.DictReader((log_dir / "metrics.csv").read_text().splitlines()))
+    rows = list(csv.DictReader((run / "logs/version_0/metrics.csv").read_text().splitlines()))
     val = [float(r["val/dice"]) for r in rows if r.get("val/dice")]
     assert len(val) == 10
     assert max(val[-3:]) > val[0] + 0.2 and max(val[-3:]) > 0.35, val
-    per_case = list(csv.DictReader((log_dir / "per_case_test.csv").read_text().splitlines()))
+    per_case = list(csv.DictReader((run / "per_case_test.csv").read_text().splitlines()))
     assert len(per_case) == 16 and set(per_case[0]) >= {
         "case",
         "dsc",
@@ -92,13 +89,13 @@ def test_fit_then_test_learns(synthetic_root, tmp_path):
     assert "coronacases_007" not in {r["case"] for r in per_case}  # a training case of fold 0
     mean_dsc = sum(float(r["dsc"]) for r in per_case) / 16
     assert mean_dsc > 0.25, mean_dsc
-    summary = json.loads((log_dir / "test_metrics.json").read_text())
+    summary = json.loads((run / "test_metrics.json").read_text())
     assert summary["test/cases"] == 16
-    assert (run / "checkpoints" / "last.ckpt").is_file() or list(run.rglob("last.ckpt"))
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file() and (run / "transfer.json").is_file()
     # predict from the saved config and checkpoint: NIfTI masks on each test image's own grid
-    (ckpt,) = list(run.rglob("last.ckpt"))
-    assert main(["predict", "--config", str(log_dir / "config.yaml"), "--ckpt_path", str(ckpt)]) == 0
-    preds = sorted(run.rglob("predictions/*.nii.gz"))
+    assert main(["predict", "--config", str(run / "config.yaml"), "--ckpt_path", str(ckpt)]) == 0
+    preds = sorted((run / "predictions").glob("*.nii.gz"))
     assert len(preds) == 16
     img = nib.load(synthetic_root / "COVID-19-CT-Seg/COVID-19-CT-Seg_20cases" / preds[0].name)
     pred = nib.load(preds[0])

@@ -4,17 +4,48 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from pathlib import Path
 
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.loggers import CSVLogger
 
 from transferbench.data.datamodule import CTSegDataModule
 from transferbench.strategies import StrategyError, create_strategy
+from transferbench.training.loggers import WandbLogger
 from transferbench.training.module import SegmentationModule
 
 
+class RunFolderConfig(SaveConfigCallback):
+    """Saves the resolved config as ``<default_root_dir>/config.yaml``: one run, one folder."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if self.already_saved:
+            return
+        path = Path(trainer.default_root_dir) / self.config_filename
+        if trainer.is_global_zero:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.parser.save(self.config, path, skip_none=False, overwrite=True, multifile=self.multifile)
+        self.already_saved = True
+        self.already_saved = trainer.strategy.broadcast(self.already_saved)
+
+
+def default_loggers(root: str | Path) -> list:
+    """CSV (``<root>/logs/version_N/metrics.csv``) and W&B (offline unless configured) in the run folder."""
+    root = Path(root)
+    return [
+        CSVLogger(save_dir=str(root), name="logs"),
+        WandbLogger(save_dir=str(root), group=root.name, name=root.name),
+    ]
+
+
 class TransferbenchCLI(LightningCLI):
-    """Links values data and model must share, adds checkpointing and a test right after ``fit``."""
+    """Links values data and model must share, adds checkpointing and a test right after ``fit``.
+
+    Everything a run writes lands in ``trainer.default_root_dir``: ``config.yaml``, ``checkpoints/``,
+    ``logs/version_N/metrics.csv`` (unless ``trainer.logger`` is given), ``transfer.json`` and the test
+    results.
+    """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.patch_size", "model.roi_size")
@@ -56,6 +87,14 @@ class TransferbenchCLI(LightningCLI):
                     f"strategy {strategy.name!r} sets data.{key}={value!r}; the config says {current!r}"
                 )
             cfg.data[key] = value
+        if cfg.get("checkpoint") is not None and cfg.checkpoint.get("dirpath") is None:
+            cfg.checkpoint.dirpath = str(Path(cfg.trainer.default_root_dir or ".") / "checkpoints")
+
+    def instantiate_trainer(self, **kwargs):
+        if self._get(self.config_init, "trainer", default={}).get("logger") in (None, True):
+            cfg = self.config[self.subcommand] if self.subcommand else self.config
+            kwargs["logger"] = default_loggers(cfg.trainer.default_root_dir or ".")
+        return super().instantiate_trainer(**kwargs)
 
     def after_fit(self) -> None:
         if self.config[self.subcommand].get("test_after_fit", True) and not self.trainer.interrupted:
@@ -69,6 +108,7 @@ def run_lightning(args: list[str]) -> TransferbenchCLI:
         SegmentationModule,
         CTSegDataModule,
         args=args,
+        save_config_callback=RunFolderConfig,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"default_env": False},
     )

@@ -50,7 +50,7 @@ class SegmentationModule(pl.LightningModule):
         sw_batch_size, sw_overlap: sliding-window settings (Gaussian blending).
         nsd_tolerance_mm: NSD tolerance (3 mm for lesions, 1 mm for lungs in the benchmark).
         save_predictions: also write each test prediction as NIfTI next to the per-case CSV.
-        results_dir: where test results go; default the logger's run folder.
+        results_dir: where test results go; default the trainer's ``default_root_dir`` (the run folder).
         strategy: the transfer strategy ``{name: ..., **args, pretrained: path(s)}`` (``transferbench
             strategies``); default ``scratch``. It may replace ``net`` (``hybrid``); its pretrained weights
             are loaded and parts frozen when fitting starts, and the key report goes to ``transfer.json``.
@@ -225,7 +225,7 @@ class SegmentationModule(pl.LightningModule):
     def results_path(self) -> Path:
         if self.hparams.results_dir:
             return Path(self.hparams.results_dir)
-        return Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        return Path(self.trainer.default_root_dir)
 
     def on_test_epoch_end(self) -> None:
         df = pd.DataFrame(
