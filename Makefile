@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench preview fit clean
+.PHONY: install test lint bench preview fit sweep leaderboard clean
+
+SWEEP ?= synthetic
+JOBS ?= 2
 
 install: $(STAMP)
 
@@ -15,6 +18,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet "torch==$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+# The main job: plan, run (resumable: re-running skips finished runs) and aggregate the default sweep.
+# Prepares the synthetic data if absent; writes results/synthetic/leaderboard.csv, .md and figures/.
+sweep: $(STAMP)
+	$(BIN)/transferbench sweep --config $(SWEEP) --jobs $(JOBS)
+
+leaderboard: $(STAMP)
+	$(BIN)/transferbench leaderboard results/$(SWEEP)
 
 test: $(STAMP)
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q

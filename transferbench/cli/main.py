@@ -17,6 +17,13 @@ USAGE = """usage: transferbench COMMAND ...
 Training (LightningCLI; --print_config, dotted overrides such as --trainer.max_epochs 5):
   fit|validate|test|predict --config FILE   FILE may be a path or a packaged config name (see `configs`)
 
+Sweeps and results:
+  sweep --config SWEEP [--launcher local|submitit] [--jobs N] [--cluster local|debug|slurm] [--dry-run]
+                                            plan, run (resumable) and aggregate a sweep (`synthetic` = default)
+  leaderboard RESULTS_DIR                   rebuild tables and figures from stored runs
+  evaluate --pred DIR --ref DIR [--tolerance-mm 3] [--out per_case.csv]
+                                            score a folder of NIfTI predictions against references
+
 Data and registries:
   data prepare synthetic --out DIR          generate the synthetic multi-domain CT benchmark
   data preview --root DIR --out PNG         one slice per domain with the lesion outlined
@@ -80,6 +87,73 @@ def _data_main(argv: list[str]) -> int:
     return 0
 
 
+def _sweep_main(argv: list[str]) -> int:
+    from transferbench.data import DataError
+    from transferbench.strategies import StrategyError
+    from transferbench.sweep.spec import SpecError
+
+    parser = argparse.ArgumentParser(prog="transferbench sweep")
+    parser.add_argument("--config", default="synthetic", help="sweep YAML, or a packaged sweep name")
+    parser.add_argument("--launcher", choices=["local", "submitit"], default=None)
+    parser.add_argument("--jobs", type=int, default=None, help="local launcher: concurrent runs")
+    parser.add_argument(
+        "--cluster", default=None, help="submitit: slurm (default when available), local, debug"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    args = parser.parse_args(argv)
+    from transferbench.sweep.run import run_sweep
+
+    try:
+        failed = run_sweep(args.config, args.launcher, args.jobs, args.cluster, args.dry_run)
+    except (SpecError, DataError, StrategyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 1 if failed else 0
+
+
+def _leaderboard_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transferbench leaderboard")
+    parser.add_argument("results_dir")
+    parser.add_argument("--no-figures", action="store_true")
+    args = parser.parse_args(argv)
+    from transferbench.sweep.aggregate import aggregate
+
+    try:
+        board = aggregate(args.results_dir, figures=not args.no_figures)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {args.results_dir}/leaderboard.csv ({len(board)} rows), leaderboard.md, per_case.csv, figures/"
+    )
+    return 0
+
+
+def _evaluate_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transferbench evaluate")
+    parser.add_argument("--pred", required=True, help="folder of predicted masks (<case>.nii.gz)")
+    parser.add_argument("--ref", required=True, help="folder of reference masks (<case>.nii.gz)")
+    parser.add_argument("--tolerance-mm", type=float, default=3.0)
+    parser.add_argument("--out", default=None, help="CSV to write (default: print)")
+    args = parser.parse_args(argv)
+    from transferbench.data import DataError
+    from transferbench.evaluation.evaluate import evaluate_folder
+
+    try:
+        df = evaluate_folder(args.pred, args.ref, args.tolerance_mm, args.out)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.out is None:
+        print(df.to_csv(index=False), end="")
+    num = df.select_dtypes("number")
+    print(
+        f"{df['case'].nunique()} cases: " + ", ".join(f"{c} {num[c].mean():.3f}" for c in num.columns[1:4]),
+        file=sys.stderr,
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -99,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if command == "data":
         return _data_main(rest)
+    if command == "sweep":
+        return _sweep_main(rest)
+    if command == "leaderboard":
+        return _leaderboard_main(rest)
+    if command == "evaluate":
+        return _evaluate_main(rest)
     if command == "models":
         from transferbench.models.registry import model_descriptions
 

@@ -1,0 +1,148 @@
+"""Leaderboard figures (matplotlib, Agg): difference-to-scratch heatmap, per-case distributions, learning
+curves and prediction overlays. Written atomically as PNG into ``<results>/figures/``."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from transferbench.data.io import atomic_write_bytes  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def heatmap(board: pd.DataFrame, model: str, path: Path) -> None:
+    b = board[(board.model == model) & (board.strategy != "scratch")].dropna(subset=["dsc_diff"])
+    if b.empty:
+        return
+    table = b.pivot(index="strategy", columns="source", values="dsc_diff")
+    pvals = b.pivot(index="strategy", columns="source", values="p_holm")
+    lim = max(0.05, float(np.nanmax(np.abs(table.to_numpy()))))
+    fig, ax = plt.subplots(figsize=(1.4 + 1.3 * table.shape[1], 0.9 + 0.5 * table.shape[0]))
+    im = ax.imshow(table.to_numpy(), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    for (i, j), v in np.ndenumerate(table.to_numpy()):
+        if not np.isnan(v):
+            star = "*" if pvals.iloc[i, j] < 0.05 else ""
+            ax.text(j, i, f"{v:+.3f}{star}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right")
+    ax.set_yticks(range(table.shape[0]), table.index)
+    ax.set_title(f"{model}: DSC difference to scratch (* Holm p < 0.05)", fontsize=9)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    _save(fig, path)
+
+
+def distributions(per_case: pd.DataFrame, model: str, path: Path) -> None:
+    d = per_case[per_case.model == model].dropna(subset=["dsc"])
+    if d.empty:
+        return
+    groups = [
+        (f"{s}\n{src}" if src != "-" else s, g["dsc"].to_numpy())
+        for (s, src), g in d.groupby(["strategy", "source"])
+    ]
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(groups)), 3.6))
+    ax.boxplot([g for _, g in groups], showfliers=False)
+    rng = np.random.default_rng(0)
+    for i, (_, g) in enumerate(groups, start=1):
+        ax.scatter(i + rng.uniform(-0.15, 0.15, len(g)), g, s=5, alpha=0.5, color="k")
+    ax.set_xticks(range(1, len(groups) + 1), [n for n, _ in groups], rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("per-case DSC")
+    ax.set_title(f"{model}: per-case DSC (test cases x folds x seeds)", fontsize=9)
+    _save(fig, path)
+
+
+def learning_curves(results_dir: Path, runs: pd.DataFrame, model: str, path: Path) -> None:
+    r = runs[(runs.model == model) & (runs.kind == "finetune") & (runs.status == "done")]
+    if r.empty:
+        return
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for strategy, g in r.groupby("strategy"):
+        curves = {}
+        for run_id in g["id"]:
+            res = json.loads((results_dir / "runs" / run_id / "result.json").read_text())
+            for epoch, dice in res["val_curve"]:
+                curves.setdefault(epoch + 1, []).append(dice)
+        if curves:
+            xs = sorted(curves)
+            ax.plot(xs, [np.mean(curves[x]) for x in xs], marker="o", ms=3, label=strategy)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation Dice (mean over runs)")
+    ax.set_title(f"{model}: convergence per strategy", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    _save(fig, path)
+
+
+def overlays(
+    results_dir: Path, info: dict, per_case: pd.DataFrame, board: pd.DataFrame, model: str, path: Path
+) -> None:
+    """Three test cases of the first fold and seed: image, reference, scratch and the best strategy."""
+    import nibabel as nib
+
+    from transferbench.data.sources import create_source
+
+    b = board[(board.model == model) & (board.strategy != "scratch")].dropna(subset=["dsc_mean"])
+    d = per_case[per_case.model == model]
+    if b.empty or d.empty:
+        return
+    best = b.sort_values("dsc_mean", ascending=False).iloc[0]
+    first = d[(d.fold == d.fold.min()) & (d.seed == d.seed.min())]
+    pick = lambda s, src: first[(first.strategy == s) & (first.source == src)]  # noqa: E731
+    base, top = pick("scratch", "-"), pick(best.strategy, best.source)
+    cases = sorted(set(base["case"]) & set(top["case"]))[:3]
+    if not cases:
+        return
+    target = info["target"]
+    src = create_source(
+        target["dataset"], **({"label_mode": target["label_mode"]} if "label_mode" in target else {})
+    )
+    found = {c.case_id: c for c in src.find_cases(info["data_root"])}
+    fig, axes = plt.subplots(len(cases), 3, figsize=(9, 3 * len(cases)), squeeze=False)
+    for row, case in zip(axes, cases):
+        img = np.asarray(nib.load(found[case].image).dataobj, dtype=np.float32)
+        gt = np.asarray(nib.load(found[case].label).dataobj) > 0
+        z = int(np.argmax(gt.sum(axis=(0, 1)))) if gt.any() else img.shape[2] // 2
+        for ax, (name, run_id) in zip(row, [("reference", None), ("scratch", base[base.case == case].run.iloc[0]),
+                                            (f"{best.strategy} / {best.source}", top[top.case == case].run.iloc[0])]):  # fmt: skip
+            ax.imshow(np.rot90(img[:, :, z]), cmap="gray")
+            mask = (
+                gt
+                if run_id is None
+                else np.asarray(
+                    nib.load(results_dir / "runs" / run_id / "predictions" / f"{case}.nii.gz").dataobj
+                )
+                > 0
+            )
+            if mask[:, :, z].any():
+                ax.contour(
+                    np.rot90(mask[:, :, z]), levels=[0.5], colors="r" if run_id else "lime", linewidths=0.8
+                )
+            dsc = "" if run_id is None else f" DSC {d[(d.run == run_id) & (d.case == case)].dsc.iloc[0]:.2f}"
+            ax.set_title(f"{case}: {name}{dsc}", fontsize=7)
+            ax.axis("off")
+    _save(fig, path)
+
+
+def write_figures(
+    results_dir: Path, info: dict, per_case: pd.DataFrame, board: pd.DataFrame, runs: pd.DataFrame
+) -> None:
+    out = results_dir / "figures"
+    for model in sorted(per_case["model"].unique()):
+        heatmap(board, model, out / f"{model}_diff_heatmap.png")
+        distributions(per_case, model, out / f"{model}_per_case_dsc.png")
+        learning_curves(results_dir, runs, model, out / f"{model}_learning_curves.png")
+        try:
+            overlays(results_dir, info, per_case, board, model, out / f"{model}_overlays.png")
+        except (FileNotFoundError, OSError, KeyError, IndexError) as err:  # predictions or data not present
+            print(f"overlays skipped for {model}: {err}")

@@ -1,0 +1,170 @@
+"""Turn stored runs into ``per_case.csv``, ``runs.csv``, ``leaderboard.csv`` / ``.md`` and figures.
+
+Reads only what the runs wrote (``plan.json`` and each run's ``result.json`` / ``per_case_test.csv``), so
+``transferbench leaderboard RESULTS_DIR`` rebuilds everything identically without training anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from transferbench.data.io import atomic_write_text
+from transferbench.evaluation.leaderboard import build_leaderboard, epochs_to_reach, to_markdown
+from transferbench.evaluation.reference import reference_for
+from transferbench.sweep.execute import FAILED, read_result
+
+PLAN_FILE = "plan.json"
+META = ["model", "strategy", "source", "fold", "seed"]
+
+
+def write_plan(plan, results_dir: Path) -> None:
+    """Store what the sweep planned (and how to read it) beside its runs."""
+    spec = plan.spec
+    info = {
+        "name": spec.name,
+        "spec": _relative(spec.path),
+        "data_root": spec.data_root,
+        "target": spec.target,
+        "dice_threshold": spec.dice_threshold,
+        "synthetic": spec.prepare_synthetic or (Path(spec.data_root) / "synthetic_manifest.json").is_file(),
+        "strategies": {e.label: e.config["name"] for e in spec.strategies},
+        "sources": {k: spec.source_members(k) for k in [*spec.sources, *spec.source_sets]},
+        "runs": [
+            {k: v for k, v in r.to_dict().items() if k not in ("overlay", "base_config")} for r in plan.runs
+        ],
+    }
+    atomic_write_text(results_dir / PLAN_FILE, json.dumps(info, indent=1))
+
+
+def _relative(path: str) -> str:
+    """Paths inside the working directory are stored relative, so committed results do not name a machine."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+def collect(results_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """(plan info, per-case table, runs table) from a results folder."""
+    path = results_dir / PLAN_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: not a sweep results folder (no {PLAN_FILE}; run `transferbench sweep`)"
+        )
+    info = json.loads(path.read_text())
+    runs_dir = results_dir / "runs"
+    records, frames = [], []
+    results = {r["id"]: read_result(runs_dir / r["id"]) for r in info["runs"]}
+    for r in info["runs"]:
+        res = results[r["id"]]
+        failed = runs_dir / r["id"] / FAILED
+        status = "done" if res else ("failed" if failed.is_file() else "not run")
+        error = json.loads(failed.read_text()).get("error", "") if (status == "failed") else ""
+        dep_wall = _chain_wall(r["id"], info, results)
+        records.append(
+            {
+                "id": r["id"],
+                "kind": r["kind"],
+                **{k: r[k] for k in META},
+                "status": status,
+                "wall_s": res["wall_s"] if res else math.nan,
+                "pretrain_wall_s": dep_wall,
+                "epochs": res["epochs"] if res else math.nan,
+                "epochs_to_dice": epochs_to_reach(res["val_curve"], info["dice_threshold"])
+                if res
+                else math.nan,
+                "error": error,
+            }
+        )
+        per_case = runs_dir / r["id"] / "per_case_test.csv"
+        if res and r["kind"] == "finetune" and per_case.is_file():
+            df = pd.read_csv(per_case)
+            for k in reversed(META):
+                df.insert(0, k, r[k])
+            df["run"] = r["id"]
+            frames.append(df)
+    runs = pd.DataFrame(records)
+    if len(runs):
+        runs["fold"] = runs["fold"].astype("Int64")
+    per_case = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*META, "case", "class"])
+    )
+    per_case = per_case.sort_values([*META, "case", "class"], kind="stable").reset_index(drop=True)
+    return info, per_case, runs
+
+
+def _chain_wall(run_id: str, info: dict, results: dict) -> float:
+    """Wall time of every pretraining this run starts from (its whole chain); NaN if one is missing."""
+    deps = {r["id"]: r["deps"] for r in info["runs"]}
+    total, todo = 0.0, list(deps[run_id])
+    if not todo:
+        return math.nan
+    while todo:
+        d = todo.pop()
+        if not results.get(d):
+            return math.nan
+        total += results[d]["wall_s"]
+        todo += deps.get(d, [])
+    return total
+
+
+def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
+    """Write per_case.csv, runs.csv, leaderboard.csv, leaderboard.md (and figures); returns the leaderboard."""
+    results_dir = Path(results_dir)
+    info, per_case, runs = collect(results_dir)
+    atomic_write_text(results_dir / "per_case.csv", per_case.to_csv(index=False))
+    atomic_write_text(results_dir / "runs.csv", runs.to_csv(index=False))
+    target_runs = runs[runs.kind == "finetune"]
+    nsd = next((c for c in per_case.columns if c.startswith("nsd_")), "nsd_3mm")
+    if per_case.empty:
+        board = pd.DataFrame(columns=["model", "strategy", "source"])
+    else:
+        board = build_leaderboard(per_case, target_runs, nsd_column=nsd)
+    if not info.get("synthetic", True) and len(board):
+        board["reference"] = [
+            reference_for(
+                info["strategies"].get(s, s),
+                tuple(info["sources"].get(src, [])),
+                info["target"].get("fold_scheme"),
+            )
+            for s, src in zip(board["strategy"], board["source"])
+        ]
+    atomic_write_text(results_dir / "leaderboard.csv", board.to_csv(index=False))
+    atomic_write_text(results_dir / "leaderboard.md", leaderboard_markdown(info, board, runs))
+    if figures and not per_case.empty:
+        from transferbench.evaluation.figures import write_figures
+
+        write_figures(results_dir, info, per_case, board, runs)
+    return board
+
+
+def leaderboard_markdown(info: dict, board: pd.DataFrame, runs: pd.DataFrame) -> str:
+    lines = [f"# Leaderboard: {info['name']}", ""]
+    target = info["target"]
+    lines.append(
+        f"Target {target['dataset']} ({target.get('label_mode', '')}, {target.get('fold_scheme', '')}); "
+        f"{'synthetic benchmark' if info.get('synthetic') else 'data root ' + info['data_root']}. "
+        "DSC / NSD are means over test cases x folds x seeds; `dsc_diff` is the paired difference to `scratch` "
+        "on the same cases with a bootstrap 95% CI; `p_holm` is the Wilcoxon signed-rank p-value, "
+        f"Holm-corrected per model. `epochs_to_dice`: first epoch with validation Dice >= {info['dice_threshold']}."
+    )
+    lines.append("")
+    cols = [
+        c
+        for c in [
+            "rank", "model", "strategy", "source", "runs", "cases", "dsc_mean", "dsc_sd", "nsd_mean", "nsd_sd",
+            "dsc_diff", "dsc_diff_ci_low", "dsc_diff_ci_high", "p_holm", "finetune_wall_s", "pretrain_wall_s",
+            "epochs_to_dice", "complete", "reference",
+        ]
+        if c in board.columns
+    ]  # fmt: skip
+    lines.append(to_markdown(board[cols]) if len(board) else "(no finished runs)\n")
+    bad = runs[runs.status != "done"]
+    if len(bad):
+        lines += ["", f"**Incomplete: {len(bad)} of {len(runs)} runs did not finish.**", ""]
+        lines.append(to_markdown(bad[["id", "status", "error"]]))
+    return "\n".join(lines)

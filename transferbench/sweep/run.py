@@ -1,0 +1,88 @@
+"""``transferbench sweep``: plan, (prepare data,) run, aggregate, log the summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from transferbench.sweep.aggregate import aggregate, write_plan
+from transferbench.sweep.launch import Progress, run_local, run_submitit
+from transferbench.sweep.plan import make_plan
+from transferbench.sweep.spec import load_spec
+
+TOP_COLUMNS = ["rank", "model", "strategy", "source", "dsc_mean", "nsd_mean", "dsc_diff", "p_holm"]
+
+
+def run_sweep(
+    config: str,
+    launcher: str | None = None,
+    jobs: int | None = None,
+    cluster: str | None = None,
+    dry_run: bool = False,
+    stream=sys.stderr,
+) -> int:
+    """Returns the number of runs that did not finish (0 = complete)."""
+    spec = load_spec(config)
+    plan = make_plan(spec)
+    print(plan.summary(), file=stream)
+    if dry_run:
+        for run in plan.runs:
+            deps = f" <- {', '.join(run.deps)}" if run.deps else ""
+            print(f"  {run.id}{deps}", file=stream)
+        return 0
+    if spec.prepare_synthetic:
+        from transferbench.data.synthetic import is_prepared, prepare_synthetic
+
+        if not is_prepared(spec.data_root):
+            prepare_synthetic(spec.data_root)
+    results_dir = Path(spec.results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    write_plan(plan, results_dir)
+    launcher = launcher or spec.launcher.get("name", "local")
+    start = time.time()
+    progress = Progress(plan, stream)
+    if launcher == "local":
+        results = run_local(plan, jobs or int(spec.launcher.get("jobs", 1)), progress)
+    elif launcher == "submitit":
+        results = run_submitit(
+            plan, cluster or spec.launcher.get("cluster"), spec.launcher.get("submitit"), progress
+        )
+    else:
+        raise ValueError(f"unknown launcher {launcher!r}; use local or submitit")
+    board = aggregate(results_dir)
+    failed = [r for r in results.values() if r["status"] != "done"]
+    print(
+        f"sweep {spec.name}: {len(results) - len(failed)}/{len(results)} runs finished in {time.time() - start:.0f} s; "
+        f"results in {results_dir}",
+        file=stream,
+    )
+    if len(board):
+        cols = [c for c in TOP_COLUMNS if c in board.columns]
+        print(board[cols].head(12).to_string(index=False, float_format=lambda v: f"{v:.3f}"), file=stream)
+    log_summary_to_wandb(results_dir, spec.name)
+    return len(failed)
+
+
+def log_summary_to_wandb(results_dir: Path, name: str) -> None:
+    """One W&B run per sweep with the leaderboard as a Table and the figures (offline unless configured)."""
+    import os
+
+    import pandas as pd
+
+    if os.environ.get("WANDB_MODE", "").lower() == "disabled":
+        return
+    import wandb
+
+    from transferbench.training.loggers import wandb_configured
+
+    mode = os.environ.get("WANDB_MODE") or ("online" if wandb_configured() else "offline")
+    run = wandb.init(
+        project="transferbench", group=name, job_type="leaderboard", name=f"{name}-leaderboard",
+        dir=str(results_dir), mode=mode, reinit="create_new",
+    )  # fmt: skip
+    board = pd.read_csv(results_dir / "leaderboard.csv")
+    run.log({"leaderboard": wandb.Table(dataframe=board)})
+    for png in sorted((results_dir / "figures").glob("*.png")):
+        run.log({f"figures/{png.stem}": wandb.Image(str(png))})
+    run.finish()
