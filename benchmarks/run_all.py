@@ -1,4 +1,4 @@
-"""`make bench`: the three foundation benchmarks, each measured side by side in one run."""
+"""`make bench`: every benchmark, each measured side by side in one run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ warnings.filterwarnings("ignore")
 
 
 def main() -> None:
-    from benchmarks import bench_loader, bench_memory, bench_trainer_overhead
+    from benchmarks import bench_loader, bench_memory, bench_sweep, bench_trainer_overhead
 
     a = bench_trainer_overhead.run()
     print(
@@ -25,6 +25,23 @@ def main() -> None:
     c = bench_memory.run()
     print(
         f"(c) peak memory of a synthetic fit + test: {c['peak_rss_gb']:.2f} GB (target <= 4 GB)", flush=True
+    )
+    d = bench_sweep.shared_pretraining()
+    line = (
+        f"(d) shared pretraining    default sweep trains {d['trainings']} times | naive plan {d['naive_trainings']} "
+        f"| ratio {d['naive_trainings'] / d['trainings']:.2f}x"
+    )
+    if "actual_s" in d:
+        line += (
+            f"; measured on results/synthetic: {d['actual_s'] / 60:.1f} min vs {d['naive_s'] / 60:.1f} min naive "
+            f"(ratio {d['naive_s'] / d['actual_s']:.2f}x)"
+        )
+    print(line, flush=True)
+    e = bench_sweep.fixed_cost()
+    print(
+        f"(e) fixed cost per run    new process start -> first training step {e['fresh_s']:.1f} s | in a warm "
+        f"sweep worker {e['warm_s']:.1f} s | ratio {e['ratio']:.1f}x",
+        flush=True,
     )
 
 

@@ -34,7 +34,7 @@ def default_loggers(root: str | Path) -> list:
     """CSV (``<root>/logs/version_N/metrics.csv``) and W&B (offline unless configured) in the run folder."""
     root = Path(root)
     return [
-        CSVLogger(save_dir=str(root), name="logs"),
+        CSVLogger(save_dir=str(root), name="logs", flush_logs_every_n_steps=1),
         WandbLogger(save_dir=str(root), group=root.name, name=root.name),
     ]
 

@@ -14,20 +14,20 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from transferbench.sweep.execute import execute_run, read_result, worker_init
+from transferbench.sweep.execute import _failed, execute_run, read_result, worker_init
 from transferbench.sweep.plan import Plan, Run
 
 
 class Progress:
     """Line-based progress (works in a terminal, a log file and a Slurm output): done / total, current, ETA."""
 
-    def __init__(self, plan: Plan, stream=sys.stderr) -> None:
+    def __init__(self, plan: Plan, stream=None) -> None:
         self.total = len(plan.runs)
         self.done = 0
         self.failed = 0
         self.trained_s: list[float] = []
         self.start = time.time()
-        self.stream = stream
+        self.stream = stream or sys.stderr
         self.workers = 1
 
     def started(self, run: Run) -> None:
@@ -67,18 +67,11 @@ def _dep_failed(run: Run, results: dict[str, dict]) -> str | None:
     return None
 
 
-def _skip_record(run: Run, dep: str) -> dict:
-    return {
-        "id": run.id,
-        "status": "failed",
-        "kind": run.kind,
-        "model": run.model,
-        "strategy": run.strategy,
-        "source": run.source,
-        "fold": run.fold,
-        "seed": run.seed,
-        "error": f"not run: its pretraining {dep} failed",
-    }
+def _skip_record(run: Run, dep: str, results_dir: str | Path, error: str | None = None) -> dict:
+    """Record (in ``failed.json``) a run that cannot train because a run it needs failed."""
+    return _failed(
+        run.folder(results_dir), run.to_dict(), error or f"not run: its pretraining {dep} failed", 0.0
+    )
 
 
 def run_local(plan: Plan, jobs: int = 1, progress: Progress | None = None) -> dict[str, dict]:
@@ -91,7 +84,7 @@ def run_local(plan: Plan, jobs: int = 1, progress: Progress | None = None) -> di
         for run in pending:
             dep = _dep_failed(run, results)
             if dep:
-                results[run.id] = _skip_record(run, dep)
+                results[run.id] = _skip_record(run, dep, plan.spec.results_dir)
             else:
                 if read_result(run.folder(plan.spec.results_dir)) is None:
                     progress.started(run)
@@ -109,7 +102,7 @@ def run_local(plan: Plan, jobs: int = 1, progress: Progress | None = None) -> di
                 dep = _dep_failed(run, results)
                 if dep:
                     pending.remove(run)
-                    results[run.id] = _skip_record(run, dep)
+                    results[run.id] = _skip_record(run, dep, plan.spec.results_dir)
                     progress.finished(run, results[run.id])
                 elif all(d in results for d in run.deps):
                     pending.remove(run)
@@ -157,7 +150,7 @@ def run_submitit(
             for r in todo:
                 dep = _dep_failed(r, results)
                 if dep:
-                    results[r.id] = _skip_record(r, dep)
+                    results[r.id] = _skip_record(r, dep, plan.spec.results_dir)
                     progress.finished(r, results[r.id])
                 else:
                     runnable.append(r)
@@ -176,20 +169,18 @@ def run_submitit(
             submitted.append((todo, jobs))
         else:
             for r, job in zip(todo, jobs):
-                results[r.id] = _job_result(r, job)
+                results[r.id] = _job_result(r, job, plan.spec.results_dir)
                 progress.finished(r, results[r.id])
     for todo, jobs in submitted:
         for r, job in zip(todo, jobs):
-            results[r.id] = _job_result(r, job)
+            results[r.id] = _job_result(r, job, plan.spec.results_dir)
             progress.finished(r, results[r.id])
     return results
 
 
-def _job_result(run: Run, job) -> dict:
+def _job_result(run: Run, job, results_dir: str | Path) -> dict:
     try:
         return job.result()
     except Exception as err:  # noqa: BLE001 - a job that died (e.g. killed by the scheduler) is a failed run
-        return {
-            **_skip_record(run, ""),
-            "error": f"job {job.job_id} failed: {str(err).splitlines()[0][:300]}",
-        }
+        error = f"job {job.job_id} failed: {(str(err).splitlines() or [''])[0][:300]}"
+        return _skip_record(run, "", results_dir, error)

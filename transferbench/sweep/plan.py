@@ -110,6 +110,7 @@ def _identity(run: Run) -> dict:
     }
     return {
         "kind": run.kind,
+        "label": run.strategy,
         "trainer": trainer,
         "data": data,
         "model": model,
@@ -162,7 +163,7 @@ class Planner:
                     "logger": [
                         {
                             "class_path": "pytorch_lightning.loggers.CSVLogger",
-                            "init_args": {"save_dir": folder, "name": "logs"},
+                            "init_args": {"save_dir": folder, "name": "logs", "flush_logs_every_n_steps": 1},
                         },
                         {
                             "class_path": "transferbench.training.loggers.WandbLogger",

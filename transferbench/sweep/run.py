@@ -20,9 +20,13 @@ def run_sweep(
     jobs: int | None = None,
     cluster: str | None = None,
     dry_run: bool = False,
-    stream=sys.stderr,
+    stream=None,
 ) -> int:
     """Returns the number of runs that did not finish (0 = complete)."""
+    import os
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    stream = stream or sys.stderr
     spec = load_spec(config)
     plan = make_plan(spec)
     print(plan.summary(), file=stream)

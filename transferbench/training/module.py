@@ -79,7 +79,8 @@ class SegmentationModule(pl.LightningModule):
         self.net = self.strategy.build_net(net)
         self.transfer_reports: list[KeyReport] | None = None
         self.criterion = DeepSupervisionLoss(
-            DiceCELoss(to_onehot_y=True, softmax=True, batch=True), weight_mode="exp"
+            DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False),
+            weight_mode="exp",
         )
         self._val_dice: list[float] = []
         self._test_rows: list[dict] = []

@@ -1,0 +1,231 @@
+"""Sweeps end to end on tiny networks: plan, run, resume after a kill, skip finished work, fail cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from transferbench.cli.main import main
+from transferbench.sweep.plan import make_plan
+from transferbench.sweep.spec import SpecError, load_spec
+
+FAST = {"data": {"target_spacing": [6.0, 6.0, 9.0], "patch_size": [32, 32, 16], "samples_per_volume": 2}}
+
+
+def write_spec(tmp_path: Path, root: Path, name: str = "tiny", **changes) -> Path:
+    spec = {
+        "name": name,
+        "base_config": "synthetic_unet3d",
+        "data_root": str(root),
+        "results_dir": str(tmp_path / "results" / name),
+        "target": {"folds": [0]},
+        "models": {"unet3d": {"overrides": {"model": {"net": {"init_args": {"preset": "tiny"}}}}}},
+        "sources": {"tumor": "msd_lung_tumor"},
+        "strategies": ["scratch", "finetune"],
+        "seeds": [0],
+        "budget": {
+            "pretrain": {
+                "trainer": {"max_epochs": 2, "check_val_every_n_epoch": 2},
+                "data": {"iterations_per_epoch": 3},
+            },
+            "finetune": {
+                "trainer": {"max_epochs": 2, "check_val_every_n_epoch": 1},
+                "data": {"iterations_per_epoch": 3},
+            },
+        },
+        "overrides": FAST,
+    }
+    spec.update(changes)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def outputs(results: Path) -> dict[str, bytes]:
+    return {
+        n: (results / n).read_bytes()
+        for n in ("per_case.csv", "leaderboard.csv", "leaderboard.md", "runs.csv")
+    }
+
+
+def test_tiny_sweep_end_to_end_and_idempotent(synthetic_root, tmp_path, capsys):
+    path = write_spec(tmp_path, synthetic_root)
+    assert main(["sweep", "--config", str(path)]) == 0
+    results = tmp_path / "results" / "tiny"
+    per_case = pd.read_csv(results / "per_case.csv")
+    assert len(per_case) == 2 * 16 and not per_case.duplicated(["strategy", "source", "case"]).any()
+    assert set(per_case.strategy) == {"scratch", "finetune"}
+    board = pd.read_csv(results / "leaderboard.csv").set_index("strategy")
+    assert board.loc["finetune", "pairs"] == 16 and 0 <= board.loc["finetune", "p_holm"] <= 1
+    assert {"dsc_diff_ci_low", "finetune_wall_s", "pretrain_wall_s", "epochs_to_dice", "rank"} <= set(
+        board.columns
+    )
+    assert board.loc["finetune", "pretrain_wall_s"] > 0
+    assert sorted(p.name for p in (results / "figures").glob("*.png")) == [
+        "unet3d_diff_heatmap.png", "unet3d_learning_curves.png", "unet3d_overlays.png", "unet3d_per_case_dsc.png"
+    ]  # fmt: skip
+    first = outputs(results)
+    capsys.readouterr()
+    # a second invocation trains nothing and rewrites identical tables
+    assert main(["sweep", "--config", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("already done") == 3 and "start " not in err
+    assert outputs(results) == first
+    # the leaderboard command rebuilds the same tables from the stored runs alone
+    for name in ("leaderboard.csv", "per_case.csv"):
+        (results / name).unlink()
+    assert main(["leaderboard", str(results), "--no-figures"]) == 0
+    assert outputs(results) == first
+
+
+def test_dry_run_shares_pretraining(synthetic_root, tmp_path, capsys):
+    path = write_spec(
+        tmp_path,
+        synthetic_root,
+        sources={"tumor": "msd_lung_tumor", "gtv": "structseg_gtv"},
+        source_sets={"both": ["tumor", "gtv"]},
+        strategies=[
+            "scratch",
+            "finetune",
+            {"label": "enc", "name": "encoder", "freeze_encoder": True},
+            "multisource",
+            "hybrid",
+        ],
+        seeds=[0, 1],
+    )
+    spec = load_spec(path)
+    plan = make_plan(spec)
+    kinds = pd.Series([r.kind for r in plan.runs]).value_counts()
+    # per seed: pretrain tumor, gtv, tumor+gtv; target: scratch 1 + finetune 2 + enc 3 + multisource 1 + hybrid 3
+    assert kinds["pretrain"] == 6 and kinds["finetune"] == 20
+    assert len({r.id for r in plan.runs}) == len(plan.runs)
+    assert plan.naive_trainings() == 20 + 18
+    assert [r.id for r in make_plan(load_spec(path)).runs] == [r.id for r in plan.runs]  # stable ids
+    changed = write_spec(tmp_path, synthetic_root, name="tiny2", seeds=[0])
+    other = {r.id for r in make_plan(load_spec(changed)).runs}
+    assert {
+        r.id
+        for r in plan.runs
+        if r.seed == 0 and r.strategy in ("scratch", "finetune", "pretrain") and r.source in ("tumor", "-")
+    } == other
+    assert main(["sweep", "--config", str(path), "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "26 runs = 6 pretraining + 20 target runs" in err and "would train 38 times" in err
+    assert not (tmp_path / "results").exists()  # a dry run writes nothing
+
+
+@pytest.mark.parametrize(
+    "changes, key",
+    [
+        ({"strategies": ["scratch", "transfer_all"]}, "`strategies[1]`: unknown strategy 'transfer_all'"),
+        (
+            {"strategies": [{"name": "encoder", "frozen": True}]},
+            "`strategies[0]`: strategy 'encoder' has no argument",
+        ),
+        ({"sources": {"tumor": "msd_tumour"}}, "`sources.tumor`: unknown source 'msd_tumour'"),
+        (
+            {
+                "models": {
+                    "u": {"overrides": {"model": {"net": {"class_path": "transferbench.models.UNet4D"}}}}
+                }
+            },
+            "`models.u`: unknown network class",
+        ),
+        ({"target": {"folds": [0, 7]}}, "`target.folds`: fold(s) [7] outside"),
+        ({"data_root": "/nonexistent/data"}, "`data_root`: data root /nonexistent/data does not exist"),
+        (
+            {"strategies": [{"name": "finetune", "sources": ["lidc"]}]},
+            "`strategies[0].sources`: 'lidc' is not a label",
+        ),
+        ({"budget": {"warmup": {}}}, "`budget.warmup`: unknown phase"),
+    ],
+)
+def test_bad_specs_rejected_at_planning_time(synthetic_root, tmp_path, changes, key, capsys):
+    path = write_spec(tmp_path, synthetic_root, **changes)
+    with pytest.raises(SpecError, match=None) as info:
+        load_spec(path)
+    assert key in str(info.value) and str(path) in str(info.value)
+    assert main(["sweep", "--config", str(path)]) == 2
+    assert key in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
+def test_failing_pretraining_is_recorded_and_the_rest_runs(synthetic_root, tmp_path):
+    bad_budget = {
+        "pretrain": {
+            "trainer": {"max_epochs": 1},
+            "data": {"iterations_per_epoch": 2, "patch_size": [30, 30, 15]},
+        },
+        "finetune": {"trainer": {"max_epochs": 1}, "data": {"iterations_per_epoch": 2}},
+    }
+    path = write_spec(tmp_path, synthetic_root, budget=bad_budget)
+    assert main(["sweep", "--config", str(path)]) == 1
+    results = tmp_path / "results" / "tiny"
+    runs = pd.read_csv(results / "runs.csv").set_index("strategy")
+    assert runs.loc["scratch", "status"] == "done"
+    assert runs.loc["pretrain", "status"] == "failed" and "divisible" in runs.loc["pretrain", "error"]
+    assert runs.loc["finetune", "status"] == "failed"
+    md = (results / "leaderboard.md").read_text()
+    assert "Incomplete: 2 of 3 runs did not finish" in md
+    board = pd.read_csv(results / "leaderboard.csv").set_index("strategy")
+    assert bool(board.loc["scratch", "complete"]) and not bool(board.loc["finetune", "complete"])
+
+
+def test_killed_sweep_resumes_without_duplicates(synthetic_root, tmp_path):
+    budget = {
+        "pretrain": {"trainer": {"max_epochs": 1}, "data": {"iterations_per_epoch": 2}},
+        "finetune": {
+            "trainer": {"max_epochs": 6, "check_val_every_n_epoch": 1},
+            "data": {"iterations_per_epoch": 4},
+        },
+    }
+    path = write_spec(tmp_path, synthetic_root, name="killed", budget=budget, strategies=["scratch"])
+    results = tmp_path / "results" / "killed"
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    cmd = [sys.executable, "-m", "transferbench.cli.main", "sweep", "--config", str(path)]
+    proc = subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    killed_in = None
+    while time.time() < deadline and proc.poll() is None:
+        for ckpt in results.glob("runs/*/checkpoints/last.ckpt"):
+            if not (ckpt.parent.parent / "result.json").exists():
+                killed_in = ckpt.parent.parent
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        if killed_in:
+            break
+        time.sleep(0.2)
+    proc.wait()
+    assert killed_in is not None, "the sweep finished before it could be interrupted"
+    assert not (killed_in / "result.json").exists()
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    result = json.loads((killed_in / "result.json").read_text())
+    assert result["resumed"] is True and result["epochs"] == 6
+    per_case = pd.read_csv(results / "per_case.csv")
+    assert len(per_case) == 16 and not per_case.duplicated(["case", "class"]).any()
+    epochs = [e for e, _ in result["val_curve"]]
+    assert epochs == list(range(6))  # the learning curve spans both attempts, no epoch twice
+
+
+def test_submitit_local_executor(synthetic_root, tmp_path):
+    path = write_spec(
+        tmp_path,
+        synthetic_root,
+        name="slurmish",
+        launcher={"name": "submitit", "cluster": "local", "submitit": {"timeout_min": 10}},
+    )
+    assert main(["sweep", "--config", str(path)]) == 0
+    results = tmp_path / "results" / "slurmish"
+    assert len(pd.read_csv(results / "per_case.csv")) == 16
+    assert list((results / "submitit").glob("*_result.pkl")) or list((results / "submitit").iterdir())
