@@ -106,3 +106,13 @@ def test_cost_columns_and_completeness():
     )
     assert not board.loc["finetune", "complete"] and board.loc["scratch", "complete"]
     assert board.loc["finetune", "reached_dice"] == 1 and board.loc["scratch", "epochs_to_dice"] == 5.0
+
+
+def test_public_benchmark_reference_numbers():
+    from transferbench.evaluation.reference import reference_for
+
+    assert reference_for("scratch", ()) == "DSC 67.3 +- 22.3 / NSD 70.0 +- 24.4"
+    assert reference_for("scratch", (), "folds_16_train").startswith("DSC 77.7")
+    assert reference_for("source_only", ("nsclc_pleural_effusion",)) == "DSC 0.4 +- 0.9 / NSD 3.7 +- 4.8"
+    assert reference_for("joint", ("structseg_gtv",)).startswith("DSC 64.2")
+    assert reference_for("hybrid", ("msd_lung_tumor",)) == ""

@@ -227,5 +227,7 @@ def test_submitit_local_executor(synthetic_root, tmp_path):
     )
     assert main(["sweep", "--config", str(path)]) == 0
     results = tmp_path / "results" / "slurmish"
-    assert len(pd.read_csv(results / "per_case.csv")) == 16
-    assert list((results / "submitit").glob("*_result.pkl")) or list((results / "submitit").iterdir())
+    per_case = pd.read_csv(results / "per_case.csv")
+    assert len(per_case) == 32 and set(per_case.strategy) == {"scratch", "finetune"}
+    # one submitit job per run: the pretraining level first, then the two target runs
+    assert len(list((results / "submitit").glob("*_log.out"))) == 3

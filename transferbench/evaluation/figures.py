@@ -110,8 +110,9 @@ def overlays(
     found = {c.case_id: c for c in src.find_cases(info["data_root"])}
     fig, axes = plt.subplots(len(cases), 3, figsize=(9, 3 * len(cases)), squeeze=False)
     for row, case in zip(axes, cases):
-        img = np.asarray(nib.load(found[case].image).dataobj, dtype=np.float32)
-        gt = np.asarray(nib.load(found[case].label).dataobj) > 0
+        ras = lambda p: nib.as_closest_canonical(nib.load(p))  # noqa: E731  (stored orientations differ)
+        img = np.asarray(ras(found[case].image).dataobj, dtype=np.float32)
+        gt = np.asarray(ras(found[case].label).dataobj) > 0
         z = int(np.argmax(gt.sum(axis=(0, 1)))) if gt.any() else img.shape[2] // 2
         for ax, (name, run_id) in zip(row, [("reference", None), ("scratch", base[base.case == case].run.iloc[0]),
                                             (f"{best.strategy} / {best.source}", top[top.case == case].run.iloc[0])]):  # fmt: skip
@@ -120,7 +121,7 @@ def overlays(
                 gt
                 if run_id is None
                 else np.asarray(
-                    nib.load(results_dir / "runs" / run_id / "predictions" / f"{case}.nii.gz").dataobj
+                    ras(results_dir / "runs" / run_id / "predictions" / f"{case}.nii.gz").dataobj
                 )
                 > 0
             )
