@@ -51,7 +51,7 @@ def shared_pretraining(results: Path = Path("results/synthetic")) -> dict:
 def _args(root: str, out: str) -> list[str]:
     return [
         "fit", "--config", "synthetic_unet3d", "--data.root", root, "--trainer.default_root_dir", out,
-        "--trainer.logger", "false", "--trainer.enable_checkpointing", "false", "--test_after_fit", "false",
+        "--trainer.logger", "false", "--test_after_fit", "false", "--trainer.enable_progress_bar", "false",
         "--data.target_spacing", "[6, 6, 9]", "--data.patch_size", "[32, 32, 16]",
         "--trainer.callbacks+", "benchmarks.bench_sweep.FirstStep", "--trainer.num_sanity_val_steps", "0",
     ]  # fmt: skip

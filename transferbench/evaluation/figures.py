@@ -120,9 +120,7 @@ def overlays(
             mask = (
                 gt
                 if run_id is None
-                else np.asarray(
-                    ras(results_dir / "runs" / run_id / "predictions" / f"{case}.nii.gz").dataobj
-                )
+                else np.asarray(ras(results_dir / "runs" / run_id / "predictions" / f"{case}.nii.gz").dataobj)
                 > 0
             )
             if mask[:, :, z].any():
