@@ -159,6 +159,19 @@ class Strategy:
         return [{"params": [p for p in net.parameters() if p.requires_grad], "lr_scale": 1.0}]
 
     # --------------------------------------------------------------- helpers
+    def check_labels(self) -> None:
+        """For strategies with a ``labels`` field: how a multi-source pretraining pools its labels."""
+        labels = getattr(self, "labels", "merged")
+        if labels not in ("merged", "per_source"):
+            raise StrategyError(
+                f"strategy {self.name!r}: labels must be merged or per_source, got {labels!r}"
+            )
+
+    def source_need(self, model: str | None, seed: int | None) -> PretrainNeed:
+        """The usual need: one model pretrained on this strategy's sources (pooled if several)."""
+        labels = getattr(self, "labels", "merged")
+        return PretrainNeed(tuple(self.sources), labels, tuple(self.chain), model, seed)
+
     def load_parts(
         self,
         net: nn.Module,

@@ -33,13 +33,10 @@ class EncoderTransfer(Strategy):
             raise StrategyError(
                 f"strategy 'encoder': encoder_lr_scale must be > 0, got {self.encoder_lr_scale}"
             )
-        if self.labels not in ("merged", "per_source"):
-            raise StrategyError(
-                f"strategy 'encoder': labels must be merged or per_source, got {self.labels!r}"
-            )
+        self.check_labels()
 
     def needs(self, model: str | None = None, seed: int | None = None) -> list[PretrainNeed]:
-        return [PretrainNeed(tuple(self.sources), self.labels, tuple(self.chain), model, seed)]  # type: ignore[arg-type]
+        return [self.source_need(model, seed)]
 
     def initialise(self, net: nn.Module) -> list[KeyReport]:
         (path,) = self.checkpoints()

@@ -20,7 +20,7 @@ class Finetune(Strategy):
     min_sources, max_sources = 1, 1
 
     def needs(self, model: str | None = None, seed: int | None = None) -> list[PretrainNeed]:
-        return [PretrainNeed(tuple(self.sources), chain=tuple(self.chain), model=model, seed=seed)]
+        return [self.source_need(model, seed)]
 
     def initialise(self, net: nn.Module) -> list[KeyReport]:
         (path,) = self.checkpoints()

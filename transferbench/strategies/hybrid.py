@@ -32,13 +32,10 @@ class Hybrid(Strategy):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.labels not in ("merged", "per_source"):
-            raise StrategyError(
-                f"strategy 'hybrid': labels must be merged or per_source, got {self.labels!r}"
-            )
+        self.check_labels()
 
     def needs(self, model: str | None = None, seed: int | None = None) -> list[PretrainNeed]:
-        return [PretrainNeed(tuple(self.sources), self.labels, tuple(self.chain), model, seed)]  # type: ignore[arg-type]
+        return [self.source_need(model, seed)]
 
     def build_net(self, net: nn.Module) -> nn.Module:
         if isinstance(net, HybridUNet3D):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from transferbench.strategies.base import PretrainNeed, Strategy, register_strategy
-from transferbench.strategies.transfer import KeyReport, StrategyError
+from transferbench.strategies.transfer import KeyReport
 
 
 @register_strategy
@@ -25,13 +25,10 @@ class MultiSource(Strategy):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.labels not in ("merged", "per_source"):
-            raise StrategyError(
-                f"strategy 'multisource': labels must be merged or per_source, got {self.labels!r}"
-            )
+        self.check_labels()
 
     def needs(self, model: str | None = None, seed: int | None = None) -> list[PretrainNeed]:
-        return [PretrainNeed(tuple(self.sources), self.labels, tuple(self.chain), model, seed)]  # type: ignore[arg-type]
+        return [self.source_need(model, seed)]
 
     def initialise(self, net: nn.Module) -> list[KeyReport]:
         (path,) = self.checkpoints()

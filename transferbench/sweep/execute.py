@@ -84,14 +84,7 @@ def execute_run(run: dict[str, Any], threads: int | None = None, quiet: bool = T
         return _failed(folder, run, detail, attempt_s=time.time() - start, tb=traceback.format_exc())
     wall = time.time() - start
     result = {
-        "id": run["id"],
-        "status": "done",
-        "kind": run["kind"],
-        "model": run["model"],
-        "strategy": run["strategy"],
-        "source": run["source"],
-        "fold": run["fold"],
-        "seed": run["seed"],
+        **_identity_fields(run, "done"),
         "deps": run.get("deps", []),
         "wall_s": round(wall, 2),
         "resumed": resumed,
@@ -131,16 +124,17 @@ def _maybe_quiet(log, quiet: bool):
             root.handlers = saved
 
 
+def _identity_fields(run: dict, status: str) -> dict:
+    return {
+        "id": run["id"],
+        "status": status,
+        **{k: run[k] for k in ("kind", "model", "strategy", "source", "fold", "seed")},
+    }
+
+
 def _failed(folder: Path, run: dict, error: str, attempt_s: float, tb: str = "") -> dict:
     record = {
-        "id": run["id"],
-        "status": "failed",
-        "kind": run["kind"],
-        "model": run["model"],
-        "strategy": run["strategy"],
-        "source": run["source"],
-        "fold": run["fold"],
-        "seed": run["seed"],
+        **_identity_fields(run, "failed"),
         "error": error,
         "attempt_s": round(attempt_s, 2),
     }
