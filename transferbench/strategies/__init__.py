@@ -4,15 +4,20 @@ from transferbench.strategies import encoder, finetune, hybrid, joint, multisour
 from transferbench.strategies.base import (
     PretrainNeed,
     Strategy,
-    StrategyError,
-    TransferError,
     create_strategy,
     list_strategies,
     register_strategy,
     strategy_class,
     strategy_descriptions,
 )
-from transferbench.strategies.transfer import KeyReport, freeze, read_state_dict, transfer_weights
+from transferbench.strategies.transfer import (
+    KeyReport,
+    StrategyError,
+    TransferError,
+    freeze,
+    read_state_dict,
+    transfer_weights,
+)
 
 __all__ = [
     "KeyReport",

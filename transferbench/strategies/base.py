@@ -33,7 +33,6 @@ from torch import nn
 from transferbench.strategies.transfer import (
     KeyReport,
     StrategyError,
-    TransferError,
     read_state_dict,
     transfer_weights,
 )
@@ -116,6 +115,7 @@ class Strategy:
             )
         if len(set(self.sources)) != n:
             raise StrategyError(f"strategy {self.name!r}: a source is listed twice: {self.sources}")
+        self.check_labels()
         if self.pretrained is not None:
             self.checkpoints()
 
@@ -247,17 +247,3 @@ def create_strategy(config: dict[str, Any] | Strategy | None) -> Strategy:
         raise StrategyError(f"strategy {name!r} has no argument(s) {unknown}; it takes: {', '.join(params)}")
     kwargs = {k: _coerce(k, v, params[k].default) for k, v in config.items()}
     return cls(**kwargs)
-
-
-__all__ = [
-    "KeyReport",
-    "PretrainNeed",
-    "Strategy",
-    "StrategyError",
-    "TransferError",
-    "create_strategy",
-    "list_strategies",
-    "register_strategy",
-    "strategy_class",
-    "strategy_descriptions",
-]

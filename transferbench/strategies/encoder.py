@@ -33,7 +33,6 @@ class EncoderTransfer(Strategy):
             raise StrategyError(
                 f"strategy 'encoder': encoder_lr_scale must be > 0, got {self.encoder_lr_scale}"
             )
-        self.check_labels()
 
     def needs(self, model: str | None = None, seed: int | None = None) -> list[PretrainNeed]:
         return [self.source_need(model, seed)]

@@ -30,10 +30,6 @@ class Hybrid(Strategy):
     freeze_adapted: bool = True
     labels: str = "merged"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.check_labels()
-
     def needs(self, model: str | None = None, seed: int | None = None) -> list[PretrainNeed]:
         return [self.source_need(model, seed)]
 

@@ -48,10 +48,6 @@ class Plan:
     spec: SweepSpec
     runs: list[Run]
 
-    @property
-    def by_id(self) -> dict[str, Run]:
-        return {r.id: r for r in self.runs}
-
     def levels(self) -> list[list[Run]]:
         """Runs grouped so that every run's dependencies lie in earlier groups."""
         level: dict[str, int] = {}
