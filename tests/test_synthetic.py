@@ -82,6 +82,7 @@ def test_each_domain_has_its_lesion(kind):
         assert np.median(hu) > -650  # solid or part-solid
     else:
         assert -50 < np.median(hu) < 120  # soft tissue or fluid
-    if kind == "effusion":  # dependent: in the posterior half of the chest
+    if kind == "effusion":  # dependent, in the pleural space: posterior, displacing the lung
         ys = np.nonzero(lesion)[1]
         assert np.median(ys) < lesion.shape[1] / 2
+        assert not (ph.lungs[lesion] > 0).any()

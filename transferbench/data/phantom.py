@@ -8,7 +8,8 @@ spine look the same everywhere. Lesion generators mirror the real sources' targe
   borders, some with consolidated cores (COVID-19-CT-Seg, MosMed);
 - ``tumor``: one lobulated solid mass (MSD Task06 Lung);
 - ``gtv``: a larger central mass by the mediastinum (StructSeg 2019 lung GTV);
-- ``effusion``: a dependent fluid crescent along the posterior pleura at the bases (NSCLC effusion);
+- ``effusion``: a dependent fluid crescent in the pleural space at the bases, displacing the lung, with a rim
+  of compressed (denser, unlabelled) lung beside it (NSCLC effusion);
 - ``nodule``: several small solid and part-solid nodules (LIDC-IDRI).
 
 Everything is vectorised numpy/scipy so a case takes a fraction of a second on one core.
@@ -214,6 +215,9 @@ def _lesions(kind: str, rng, axes, shape, hu, lungs, spacing) -> np.ndarray:
             lesion |= mask & (hu > -950) & (hu < 200)  # lung or mediastinal soft tissue, not bone or air
         hu[lesion] = (rng.uniform(25, 55) + 15.0 * fine)[lesion]
     elif kind == "effusion":
+        # Pleural fluid is not lung disease: a dependent crescent in the pleural space at the posterior bases
+        # that displaces the lung (the lung labels exclude it). The lung it compresses is denser (passive
+        # atelectasis) but is not the target, unlike COVID-19, where dense subpleural lung is the lesion.
         for label in (1, 2):
             if rng.random() < 0.25 and lesion.any():
                 continue
@@ -226,7 +230,11 @@ def _lesions(kind: str, rng, axes, shape, hu, lungs, spacing) -> np.ndarray:
             height = rng.uniform(25, 60)
             level = y_post + height * np.exp(-(z - z_base) / rng.uniform(35, 60)) + 4.0 * noise
             lesion |= side_lung & (y < level)
-        hu[lesion] = (rng.uniform(4, 22) + 8.0 * fine)[lesion]
+        lungs[lesion] = 0
+        gap_mm = ndimage.distance_transform_edt(~lesion, sampling=spacing)
+        rim = (lungs > 0) & (gap_mm < rng.uniform(5, 10))
+        hu[rim] = (rng.uniform(-250, -50) + 40.0 * fine)[rim]
+        hu[lesion] = (rng.uniform(2, 18) + 3.0 * fine)[lesion]
     elif kind == "nodule":
         for _ in range(int(rng.integers(2, 6))):
             c = _index_to_mm(_pick_voxel(rng, lung * (depth_mm > 8)), spacing)

@@ -24,7 +24,7 @@ from transferbench.data.sources import create_source
 from transferbench.data.splits import benchmark_splits, source_split
 from transferbench.data.transforms import HU_WINDOW
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: effusion in the pleural space (displaces the lung)
 MANIFEST = "synthetic_manifest.json"
 
 
@@ -118,6 +118,11 @@ def _msd_dataset_json(out: Path, case_ids: list[str]) -> None:
     atomic_write_text(out / "Task06_Lung" / "dataset.json", json.dumps(meta, indent=1))
 
 
+def synthetic_params(seed: int = 0, n_source_cases: int = 16) -> dict:
+    """What determines the generated data; part of every sweep run's identity so new data means new runs."""
+    return {"generator_version": GENERATOR_VERSION, "seed": seed, "n_source_cases": n_source_cases}
+
+
 def is_prepared(out: str | Path) -> bool:
     return (Path(out) / MANIFEST).is_file()
 
@@ -131,7 +136,7 @@ def prepare_synthetic(
 ) -> Path:
     """Generate the benchmark into ``out`` (no-op if it is already there with the same parameters)."""
     out = Path(out)
-    params = {"generator_version": GENERATOR_VERSION, "seed": seed, "n_source_cases": n_source_cases}
+    params = synthetic_params(seed, n_source_cases)
     manifest = out / MANIFEST
     if manifest.is_file():
         have = json.loads(manifest.read_text())

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from transferbench.data.synthetic import synthetic_params
 from transferbench.strategies import PretrainNeed, create_strategy, strategy_class
 from transferbench.sweep.spec import SpecError, SweepSpec, deep_merge
 
@@ -126,6 +127,7 @@ class Planner:
         self.runs: list[Run] = []
         self._pretrain: dict[tuple, str] = {}
         self.results_dir = Path(spec.results_dir)
+        self.data_id = synthetic_params() if spec.prepare_synthetic else None
 
     def _common(self, model, seed: int, phase: str) -> dict:
         spec = self.spec
@@ -148,7 +150,7 @@ class Planner:
             run.source,
             f"f{run.fold}" if run.fold is not None else "",
             f"s{run.seed}",
-            _hash(_identity(run)),
+            _hash({**_identity(run), "data_id": self.data_id}),
         )
         folder = str(run.folder(self.results_dir))
         run.overlay = deep_merge(
