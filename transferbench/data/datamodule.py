@@ -6,10 +6,12 @@ from typing import Literal
 
 import pytorch_lightning as pl
 from monai.data import Dataset, list_data_collate
+from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader, RandomSampler, Sampler, WeightedRandomSampler
 
 from transferbench.data.cache import PreprocessedCache, default_cache_dir
-from transferbench.data.io import DataError, check_pair
+from transferbench.data.fingerprint import dataset_fingerprint
+from transferbench.data.io import DataError, check_pair, inspect_pair
 from transferbench.data.sources import Case, Source, create_source
 from transferbench.data.splits import covid_fold, source_split
 from transferbench.data.synthetic import is_prepared, prepare_synthetic
@@ -40,7 +42,8 @@ class CTSegDataModule(pl.LightningDataModule):
             every training case with equal probability.
         label_merge: when ``dataset`` pools several sources: ``merged`` (every lesion is class 1) or
             ``per_source`` (source ``i`` of the list is class ``i + 1``).
-        target_spacing: resampling spacing in mm, (x, y, z) in RAS.
+        target_spacing: resampling spacing in mm, (x, y, z) in RAS; ``None`` takes the median spacing of
+            the dataset's training cases from its fingerprint (nnU-Net's choice).
         patch_size: training patch and sliding-window size (x, y, z) in voxels.
         batch_size: volumes per batch; each gives ``samples_per_volume`` patches.
         pos_fraction: share of patches centred on a lesion voxel.
@@ -60,7 +63,7 @@ class CTSegDataModule(pl.LightningDataModule):
         train_on: Literal["target", "sources", "both"] = "target",
         source_fraction: float | None = None,
         label_merge: Literal["merged", "per_source"] = "merged",
-        target_spacing: tuple[float, float, float] = (4.0, 4.0, 6.0),
+        target_spacing: tuple[float, float, float] | None = None,
         patch_size: tuple[int, int, int] = (64, 64, 32),
         batch_size: int = 1,
         samples_per_volume: int = 2,
@@ -98,6 +101,7 @@ class CTSegDataModule(pl.LightningDataModule):
         self._train_weights: list[float] = []
         self._val: list[dict] = []
         self._inference_transform = None
+        self._spacing: tuple[float, float, float] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -153,20 +157,65 @@ class CTSegDataModule(pl.LightningDataModule):
         shift = self.label_shift(case)
         return {**item, "label": item["label"] * (1 + shift)} if shift else item
 
+    @property
+    def cache_dir(self) -> str:
+        return self.hparams.cache_dir or str(default_cache_dir(self.hparams.root))
+
+    def fingerprint(self) -> dict:
+        """Fingerprint of the training cases of ``dataset`` (computed once, stored beside the cache)."""
+        names = [s.name for s in self.datasets]
+        cases = self.cases or self.resolve_cases()
+        train = [c for c in cases["train"] if c.source in names] or cases["train"]
+        return dataset_fingerprint("+".join(sorted({c.source for c in train})), train, self.cache_dir)
+
+    @property
+    def target_spacing(self) -> tuple[float, float, float]:
+        """The configured spacing, or the fingerprint's median spacing when the config leaves it unset."""
+        if self.hparams.target_spacing is not None:
+            return tuple(float(v) for v in self.hparams.target_spacing)
+        if self._spacing is None:
+            fp = self.fingerprint()
+            self._spacing = tuple(round(v, 3) for v in fp["median_spacing"])
+            rank_zero_info(
+                f"[data] target spacing {self._spacing} mm: median spacing of {fp['source']} "
+                f"({fp['n_cases']} training cases, fingerprint in {self.cache_dir}/fingerprints)"
+            )
+        return self._spacing
+
     def setup(self, stage: str | None = None) -> None:
-        """Validate and preprocess every case this stage needs, before any training step."""
+        """Validate every case this stage needs (all problems in one error), then preprocess them."""
         self.cases = self.resolve_cases()
-        cache = PreprocessedCache(
-            self.hparams.cache_dir or default_cache_dir(self.hparams.root), self.hparams.target_spacing
-        )
+        needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+        keys = needed.get(stage, ("train", "val", "test"))
+        problems = []
+        for c in {c for k in keys for c in self.cases[k]}:
+            problems += inspect_pair(c.image, c.label, self.sources[c.source].label_values, deep=False)[1]
+        if problems:
+            raise DataError(
+                f"{len(problems)} problem(s) in the data of this run (run `transferbench data check` for a "
+                "full report):\n" + "\n".join(f"  - {path}: {msg}" for path, msg in sorted(problems))
+            )
+        cache = PreprocessedCache(self.cache_dir, self.target_spacing)
         if stage in (None, "fit"):
-            self._train = [self._load(cache, c) for c in self.cases["train"]]
+            self._train = self._load_all(cache, self.cases["train"])
             self._train_weights = self.sampling_weights(self.cases["train"])
         if stage in (None, "fit", "validate"):
-            self._val = [self._load(cache, c) for c in self.cases["val"]]
+            self._val = self._load_all(cache, self.cases["val"])
         if stage in (None, "test", "predict"):
             for c in self.cases["test"]:
                 check_pair(c.image, c.label, self.sources[c.source].label_values)
+
+    def _load_all(self, cache: PreprocessedCache, cases: list[Case]) -> list[dict]:
+        """Preprocess (or read from the cache) every case; every failing case is named in one error."""
+        items, errors = [], []
+        for c in cases:
+            try:
+                items.append(self._load(cache, c))
+            except DataError as err:
+                errors.append(f"  - case {c.case_id} ({c.source}): {err}")
+        if errors:
+            raise DataError(f"{len(errors)} case(s) cannot be used:\n" + "\n".join(errors))
+        return items
 
     def sampling_weights(self, cases: list[Case]) -> list[float]:
         """Per-case draw probability: uniform, or ``source_fraction`` of the mass on the extra sources."""
@@ -222,7 +271,7 @@ class CTSegDataModule(pl.LightningDataModule):
         One instance per DataModule: MONAI inverts only with the very transform objects that were applied.
         """
         if self._inference_transform is None:
-            self._inference_transform = preprocess_transforms(self.hparams.target_spacing, keys=("image",))
+            self._inference_transform = preprocess_transforms(self.target_spacing, keys=("image",))
         return self._inference_transform
 
     def test_dataloader(self) -> DataLoader:

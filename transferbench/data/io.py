@@ -37,44 +37,93 @@ def read_array(path: str | Path, img: nib.Nifti1Image | None = None) -> np.ndarr
         raise DataError(f"{path}: voxel data is truncated or corrupt ({type(err).__name__}: {err})") from err
 
 
+def inspect_pair(
+    image_path: str | Path,
+    label_path: str | Path,
+    label_values: set[int],
+    deep: bool = True,
+    atol_mm: float = 1e-3,
+) -> tuple[dict, list[tuple[Path, str]]]:
+    """Every problem of an image/label pair (not only the first), and a summary of what was readable.
+
+    Headers: both readable, same shape and affine (within ``atol_mm``). With ``deep`` also the voxels:
+    complete (not truncated), finite, intensities stored as HU or 0..255, label values in ``label_values``.
+    """
+    from transferbench.data.transforms import storage_of  # transforms import this module
+
+    image_path, label_path = Path(image_path), Path(label_path)
+    summary: dict = {}
+    problems: list[tuple[Path, str]] = []
+
+    def attempt(path: Path, fn):
+        try:
+            return fn()
+        except DataError as err:
+            problems.append((path, str(err).removeprefix(f"{path}: ")))
+            return None
+
+    img = attempt(image_path, lambda: load_nifti(image_path))
+    lab = attempt(label_path, lambda: load_nifti(label_path))
+    if img is not None:
+        summary["shape"] = tuple(int(v) for v in img.shape[:3])
+        summary["spacing"] = tuple(float(v) for v in img.header.get_zooms()[:3])
+    if img is not None and lab is not None:
+        if img.shape[:3] != lab.shape[:3] or len(img.shape) != len(lab.shape):
+            problems.append(
+                (
+                    label_path,
+                    f"label shape {lab.shape} does not match image {image_path.name} shape {img.shape}",
+                )
+            )
+        elif not np.allclose(img.affine, lab.affine, atol=atol_mm):
+            problems.append(
+                (
+                    label_path,
+                    f"label affine does not match image {image_path.name} (image spacing "
+                    f"{tuple(round(float(v), 4) for v in img.header.get_zooms()[:3])}, label spacing "
+                    f"{tuple(round(float(v), 4) for v in lab.header.get_zooms()[:3])}; max difference "
+                    f"{np.abs(img.affine - lab.affine).max():.4g})",
+                )
+            )
+    if not deep:
+        return summary, problems
+    image = attempt(image_path, lambda: read_array(image_path, img)) if img is not None else None
+    if image is not None:
+        finite = np.isfinite(image)
+        if not finite.all():
+            problems.append((image_path, f"{int((~finite).sum())} voxels are NaN or infinite"))
+        elif image.size:
+            summary["intensity"] = (float(image.min()), float(image.max()))
+            try:
+                summary["storage"] = storage_of(image, str(image_path))
+            except DataError as err:
+                problems.append((image_path, str(err).removeprefix(f"{image_path}: ")))
+    label = attempt(label_path, lambda: read_array(label_path, lab)) if lab is not None else None
+    if label is not None:
+        values = set(np.unique(label).astype(int).tolist())
+        summary["labels"] = sorted(values)
+        if not np.allclose(label, np.round(label)) or not values <= label_values:
+            problems.append(
+                (
+                    label_path,
+                    f"unexpected label values {sorted(values - label_values)}; expected a subset of "
+                    f"{sorted(label_values)}",
+                )
+            )
+    return summary, problems
+
+
 def check_pair(
     image_path: str | Path,
     label_path: str | Path,
     label_values: set[int],
     atol_mm: float = 1e-3,
 ) -> dict:
-    """Validate an image/label pair before any training; returns a short summary of the case.
-
-    Checks: both readable and complete, same shape, same affine (within ``atol_mm``), finite image voxels,
-    label values within ``label_values``.
-    """
-    img, lab = load_nifti(image_path), load_nifti(label_path)
-    if img.shape[:3] != lab.shape[:3] or len(img.shape) != len(lab.shape):
-        raise DataError(
-            f"{label_path}: label shape {lab.shape} does not match image {image_path} shape {img.shape}"
-        )
-    if not np.allclose(img.affine, lab.affine, atol=atol_mm):
-        raise DataError(
-            f"{label_path}: label affine does not match image {image_path} "
-            f"(image spacing {img.header.get_zooms()[:3]}, label spacing {lab.header.get_zooms()[:3]}; "
-            f"max difference {np.abs(img.affine - lab.affine).max():.4g})"
-        )
-    image = read_array(image_path, img)
-    if not np.isfinite(image).all():
-        raise DataError(f"{image_path}: {int((~np.isfinite(image)).sum())} voxels are NaN or infinite")
-    label = read_array(label_path, lab)
-    values = set(np.unique(label).astype(int).tolist())
-    if not np.allclose(label, np.round(label)) or not values <= label_values:
-        raise DataError(
-            f"{label_path}: unexpected label values {sorted(values - label_values)}; expected a subset of "
-            f"{sorted(label_values)}"
-        )
-    return {
-        "shape": tuple(int(s) for s in img.shape[:3]),
-        "spacing": tuple(float(s) for s in img.header.get_zooms()[:3]),
-        "intensity": (float(image.min()), float(image.max())),
-        "labels": sorted(values),
-    }
+    """Validate an image/label pair before any training; one :class:`DataError` lists every problem."""
+    summary, problems = inspect_pair(image_path, label_path, label_values, atol_mm=atol_mm)
+    if problems:
+        raise DataError("; ".join(f"{path}: {msg}" for path, msg in problems))
+    return summary
 
 
 @contextmanager

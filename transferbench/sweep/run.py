@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from transferbench.sweep.aggregate import aggregate, write_plan
+from transferbench.sweep.datacheck import check_sweep_data
 from transferbench.sweep.launch import Progress, run_local, run_submitit
 from transferbench.sweep.plan import make_plan
 from transferbench.sweep.spec import load_spec
@@ -30,16 +31,22 @@ def run_sweep(
     spec = load_spec(config)
     plan = make_plan(spec)
     print(plan.summary(), file=stream)
+    if spec.prepare_synthetic and not dry_run:
+        from transferbench.data.synthetic import is_prepared, prepare_synthetic
+
+        if not is_prepared(spec.data_root):
+            prepare_synthetic(spec.data_root)
+    if spec.prepare_synthetic and dry_run and not Path(spec.data_root).is_dir():
+        print(f"data: {spec.data_root} is generated when the sweep runs; checked then", file=stream)
+    else:
+        reports = check_sweep_data(spec)
+        found = ", ".join(f"{r.source} {len(r.cases)}" for r in reports)
+        print(f"data: headers of every case checked, no problems ({found} cases)", file=stream)
     if dry_run:
         for run in plan.runs:
             deps = f" <- {', '.join(run.deps)}" if run.deps else ""
             print(f"  {run.id}{deps}", file=stream)
         return 0
-    if spec.prepare_synthetic:
-        from transferbench.data.synthetic import is_prepared, prepare_synthetic
-
-        if not is_prepared(spec.data_root):
-            prepare_synthetic(spec.data_root)
     results_dir = Path(spec.results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     write_plan(plan, results_dir)

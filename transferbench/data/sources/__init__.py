@@ -1,0 +1,21 @@
+"""Registered dataset sources, one module each; importing this package registers them all."""
+
+from transferbench.data.sources import (  # noqa: F401  (registration side effects)
+    covid19_ct_seg,
+    lidc_idri,
+    mosmed,
+    msd_lung_tumor,
+    nsclc_pleural_effusion,
+    structseg_gtv,
+)
+from transferbench.data.sources.base import (
+    _SOURCES,
+    Case,
+    Source,
+    create_source,
+    list_sources,
+    register_source,
+    source_class,
+)
+
+__all__ = ["Case", "Source", "_SOURCES", "create_source", "list_sources", "register_source", "source_class"]

@@ -1,0 +1,30 @@
+"""The data checks a sweep runs at planning time, before any training: every dataset it reads, headers only."""
+
+from __future__ import annotations
+
+from transferbench.data.check import DatasetReport, check_dataset
+from transferbench.data.io import DataError
+from transferbench.sweep.spec import SweepSpec
+
+
+def datasets_of(spec: SweepSpec) -> dict[str, tuple[str, str]]:
+    """``{spec key: (source, label_mode)}`` of the target and every source the sweep names."""
+    out = {"target.dataset": (spec.target["dataset"], spec.target.get("label_mode", "infection"))}
+    out.update({f"sources.{label}": (src, "infection") for label, src in spec.sources.items()})
+    return out
+
+
+def check_sweep_data(spec: SweepSpec) -> list[DatasetReport]:
+    """Headers of every case (layout, split cases present, shapes and affines agree); one error lists all."""
+    reports, lines = [], []
+    for key, (source, label_mode) in datasets_of(spec).items():
+        report = check_dataset(source, spec.data_root, label_mode, deep=False)
+        reports.append(report)
+        lines += [f"  - {key} ({source}): {path}: {msg}" for path, msg in report.problems]
+    if lines:
+        raise DataError(
+            f"{spec.path}: {len(lines)} data problem(s) under data_root {spec.data_root}; nothing was run "
+            f"(`transferbench data check NAME --root {spec.data_root}` reports each dataset in full):\n"
+            + "\n".join(lines)
+        )
+    return reports
