@@ -18,7 +18,11 @@ def ensure_data() -> Path:
 def datamodule(**overrides):
     from transferbench.data.datamodule import CTSegDataModule
 
-    kwargs = {"root": str(ensure_data()), "iterations_per_epoch": 40} | overrides
+    kwargs = {
+        "root": str(ensure_data()),
+        "iterations_per_epoch": 40,
+        "target_spacing": (4.0, 4.0, 6.0),
+    } | overrides
     dm = CTSegDataModule(**kwargs)
     dm.setup("fit")
     return dm

@@ -8,7 +8,7 @@ warnings.filterwarnings("ignore")
 
 
 def main() -> None:
-    from benchmarks import bench_loader, bench_memory, bench_sweep, bench_trainer_overhead
+    from benchmarks import bench_loader, bench_memory, bench_models, bench_sweep, bench_trainer_overhead
 
     a = bench_trainer_overhead.run()
     print(
@@ -41,6 +41,14 @@ def main() -> None:
     print(
         f"(e) fixed cost per run    new process start -> first training step {e['fresh_s']:.1f} s | in a warm "
         f"sweep worker {e['warm_s']:.1f} s | ratio {e['ratio']:.1f}x",
+        flush=True,
+    )
+    f = bench_models.run()
+    print(
+        f"(f) models on CPU presets nCoVSegNet {f['ncov_slices_per_s']:.1f} slices/s (64x64) | UNet3D "
+        f"{f['unet_patches_per_s']:.1f} patches/s (64x64x32); inference per volume {tuple(f['volume_shape'])}: "
+        f"nCoVSegNet {f['ncov_infer_s']:.2f} s | UNet3D {f['unet_infer_s']:.2f} s "
+        f"(ratio {f['unet_infer_s'] / f['ncov_infer_s']:.2f}x)",
         flush=True,
     )
 

@@ -25,7 +25,8 @@ def test_every_packaged_config_parses(name, capsys):
         main(["fit", "--config", name, "--print_config"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "transferbench.models.UNet3D" in out and "patch_size" in out
+    net = "NCoVSegNet" if "ncovsegnet" in name else "UNet3D"
+    assert f"transferbench.models.{net}" in out and "patch_size" in out
 
 
 def test_unknown_config_key_is_rejected(capsys):
@@ -108,7 +109,7 @@ def test_strategies_listed(capsys):
     out = capsys.readouterr().out
     names = [line.split()[0] for line in out.strip().splitlines()]
     assert names == sorted(
-        ["scratch", "finetune", "encoder", "multisource", "hybrid", "source_only", "joint"]
+        ["scratch", "finetune", "encoder", "multisource", "hybrid", "source_only", "joint", "imagenet"]
     )
 
 

@@ -116,3 +116,29 @@ def test_public_benchmark_reference_numbers():
     assert reference_for("source_only", ("nsclc_pleural_effusion",)) == "DSC 0.4 +- 0.9 / NSD 3.7 +- 4.8"
     assert reference_for("joint", ("structseg_gtv",)).startswith("DSC 64.2")
     assert reference_for("hybrid", ("msd_lung_tumor",)) == ""
+
+
+def test_source_summary_ranks_sources_within_each_strategy():
+    import pandas as pd
+
+    from transferbench.evaluation.leaderboard import source_summary
+
+    board = pd.DataFrame(
+        [
+            ("m", "scratch", "-", 0.50, float("nan")),
+            ("m", "finetune", "a", 0.70, 0.20),
+            ("m", "finetune", "b", 0.60, 0.10),
+            ("m", "joint", "a", 0.40, -0.10),
+            ("m", "joint", "b", 0.45, -0.05),
+            ("m", "hybrid", "all", 0.90, 0.40),  # a source set: not a single source
+        ],
+        columns=["model", "strategy", "source", "dsc_mean", "dsc_diff"],
+    )
+    out = source_summary(board, ["a", "b"]).set_index("source")
+    assert out.loc["a", "mean_dsc_diff"] == pytest.approx(0.05) and out.loc[
+        "b", "mean_dsc_diff"
+    ] == pytest.approx(0.025)
+    assert (
+        out.loc["a", "mean_rank"] == 1.5 and out.loc["b", "best_in"] == 1 and out.loc["a", "strategies"] == 2
+    )
+    assert list(out.index) == ["a", "b"]

@@ -61,9 +61,9 @@ def loaded_and_fresh(net, initial, source, mapping=lambda k: k):
     return loaded, fresh
 
 
-def test_all_seven_registered():
+def test_all_registered():
     assert set(list_strategies()) == {
-        "scratch", "finetune", "encoder", "multisource", "hybrid", "source_only", "joint"
+        "scratch", "finetune", "encoder", "multisource", "hybrid", "source_only", "joint", "imagenet"
     }  # fmt: skip
 
 

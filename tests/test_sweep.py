@@ -231,3 +231,109 @@ def test_submitit_local_executor(synthetic_root, tmp_path):
     assert len(per_case) == 32 and set(per_case.strategy) == {"scratch", "finetune"}
     # one submitit job per run: the pretraining level first, then the two target runs
     assert len(list((results / "submitit").glob("*_log.out"))) == 3
+
+
+def test_extra_test_set_gets_its_own_leaderboard(synthetic_root, tmp_path):
+    """MosMed as the extra COVID-19 test set: tested by every target run, reported apart from the target."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_root, root, ignore=shutil.ignore_patterns(".transferbench_cache"))
+    covid = root / "COVID-19-CT-Seg"
+    for n, case in ((255, "coronacases_001"), (256, "radiopaedia_10_85902_1")):
+        (root / "MosMedData/studies/CT-1").mkdir(parents=True, exist_ok=True)
+        (root / "MosMedData/masks").mkdir(parents=True, exist_ok=True)
+        shutil.copy(
+            covid / "COVID-19-CT-Seg_20cases" / f"{case}.nii.gz",
+            root / f"MosMedData/studies/CT-1/study_0{n}.nii.gz",
+        )
+        shutil.copy(
+            covid / "Infection_Mask" / f"{case}.nii.gz", root / f"MosMedData/masks/study_0{n}_mask.nii.gz"
+        )
+    path = write_spec(
+        tmp_path, root, name="extra", strategies=["scratch"], target={"folds": [0], "extra_test": ["mosmed"]}
+    )
+    assert main(["sweep", "--config", str(path)]) == 0
+    results = tmp_path / "results" / "extra"
+    per_case = pd.read_csv(results / "per_case.csv")
+    assert per_case.groupby("test_set").case.nunique().to_dict() == {"covid19_ct_seg": 16, "mosmed": 2}
+    assert pd.read_csv(results / "leaderboard.csv").cases.tolist() == [16]
+    assert pd.read_csv(results / "leaderboard_mosmed.csv").cases.tolist() == [2]
+    assert "## Extra test set: mosmed" in (results / "leaderboard.md").read_text()
+    plan = make_plan(load_spec(path))
+    absent = write_spec(
+        tmp_path, synthetic_root, name="absent", target={"folds": [0], "extra_test": ["mosmed"]}
+    )
+    spec = load_spec(absent)
+    assert "extra_test" not in spec.target and "no mosmed cases" in spec.notes[0]
+    assert all(
+        r.id not in {q.id for q in make_plan(spec).runs} for r in plan.runs
+    )  # the test set is part of the id
+
+
+def test_ncovsegnet_two_stage_chain_plan_and_skipped_imagenet(synthetic_root, tmp_path):
+    """ImageNet -> LIDC-IDRI -> COVID-19: the ImageNet stage uses the sweep's weights file, or is marked
+    skipped without one; a network without a ResNet-50 backbone cannot have that stage."""
+    import torch
+
+    models = {"ncovsegnet": {"base_config": "synthetic_ncovsegnet"}, "unet3d": {}}
+    strategies = [
+        "scratch",
+        {
+            "label": "two_stage",
+            "name": "finetune",
+            "chain": ["imagenet"],
+            "sources": ["lidc"],
+            "models": ["ncovsegnet"],
+        },
+        {"label": "imagenet_only", "name": "imagenet", "models": ["ncovsegnet"]},
+    ]
+    path = write_spec(
+        tmp_path, synthetic_root, models=models, sources={"lidc": "lidc_idri"}, strategies=strategies
+    )
+    spec = load_spec(path)
+    assert any("ImageNet stages are skipped" in n for n in spec.notes)
+    runs = {(r.model, r.kind, r.strategy): r for r in make_plan(spec).runs}
+    assert len(runs) == 5  # 2 scratch + LIDC pretraining + two_stage + imagenet_only
+    pre = runs[("ncovsegnet", "pretrain", "pretrain")]
+    assert pre.source == "imagenet>lidc" and pre.overlay["strategy"]["name"] == "imagenet"
+    assert pre.overlay["strategy"]["skip_if_missing"] is True
+    two = runs[("ncovsegnet", "finetune", "two_stage")]
+    assert two.deps == [pre.id] and two.notes == pre.notes == ["ImageNet stage skipped (no weights file)"]
+    assert runs[("unet3d", "finetune", "scratch")].notes == []
+    weights = tmp_path / "resnet50.pth"
+    torch.save({"conv1.weight": torch.zeros(1)}, weights)
+    with_file = make_plan(
+        load_spec(
+            write_spec(
+                tmp_path,
+                synthetic_root,
+                name="w",
+                models=models,
+                sources={"lidc": "lidc_idri"},
+                strategies=strategies,
+                imagenet_weights=str(weights),
+            )
+        )
+    )
+    pre_w = next(r for r in with_file.runs if r.kind == "pretrain")
+    assert pre_w.overlay["strategy"] == {
+        "name": "imagenet",
+        "weights": str(weights),
+        "skip_if_missing": False,
+    }
+    assert not pre_w.notes and pre_w.id != pre.id
+    bad = write_spec(tmp_path, synthetic_root, name="bad", imagenet_weights=str(tmp_path / "nope.pth"))
+    with pytest.raises(
+        SpecError, match="`imagenet_weights`: .*nope.pth not found; expected a torchvision-format"
+    ):
+        load_spec(bad)
+    unet = write_spec(
+        tmp_path,
+        synthetic_root,
+        name="u",
+        sources={"lidc": "lidc_idri"},
+        strategies=[{"name": "finetune", "chain": ["imagenet"]}],
+    )
+    with pytest.raises(SpecError, match="model 'unet3d' has no ResNet-50 backbone"):
+        make_plan(load_spec(unet))

@@ -86,3 +86,19 @@ def test_each_domain_has_its_lesion(kind):
         ys = np.nonzero(lesion)[1]
         assert np.median(ys) < lesion.shape[1] / 2
         assert not (ph.lungs[lesion] > 0).any()
+        # the patient's primary tumour is in the lung, solid and unlabelled: far more dense unlabelled lung
+        # voxels than the vessels alone give (the covid case of the same seed)
+        dense = lambda p: int(((p.image > 10) & (p.lungs > 0) & (p.lesion == 0)).sum())  # noqa: E731
+        assert dense(ph) > 1.5 * dense(make_phantom("covid", sc, [0, 0]))
+
+
+def test_data_of_an_older_generator_is_refused(tmp_path):
+    import json
+
+    from transferbench.data.io import DataError
+    from transferbench.data.synthetic import MANIFEST, is_prepared
+
+    assert not is_prepared(tmp_path)
+    (tmp_path / MANIFEST).write_text(json.dumps({"params": {"generator_version": 1}}))
+    with pytest.raises(DataError, match="generator version 1.*delete the folder"):
+        is_prepared(tmp_path)

@@ -7,6 +7,7 @@ mismatches, label values the source does not define, intensities stored neither 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,19 @@ def split_case_ids(source: str) -> list[str]:
     return list(split["train"]) + list(split["val"]) if split else []
 
 
+def expected_case_ids(source: str, root: Path) -> tuple[list[str], bool]:
+    """(case ids that should be on disk, whether each is required). The target's fixed folds need all 20
+    cases; a lesion source may be a subset (training uses the cases present), so its absent split cases are
+    a warning. A synthetic benchmark expects exactly the cases its manifest lists."""
+    from transferbench.data.synthetic import MANIFEST
+
+    for folder in (root, root.parent):
+        manifest = folder / MANIFEST
+        if manifest.is_file():
+            return list(json.loads(manifest.read_text())["cases"].get(source, [])), True
+    return split_case_ids(source), source == "covid19_ct_seg"
+
+
 @dataclass
 class DatasetReport:
     """The outcome of checking one source under one root; ``ok`` when ``problems`` is empty."""
@@ -34,6 +48,7 @@ class DatasetReport:
     cases: list[dict] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # worth knowing, not blocking (``ok`` ignores them)
 
     @property
     def ok(self) -> bool:
@@ -56,6 +71,7 @@ class DatasetReport:
                 )
         if self.missing:
             lines.append(f"  benchmark split cases missing ({len(self.missing)}): {', '.join(self.missing)}")
+        lines += [f"  warning: {w}" for w in self.warnings]
         if self.problems:
             lines.append(f"  {len(self.problems)} problem(s):")
             lines += [f"  - {path}: {msg}" for path, msg in self.problems]
@@ -84,12 +100,20 @@ def check_dataset(
     report.base = base
     report.problems += [(str(p), m) for p, m in problems]
     found, listed = {c.case_id for c in cases}, set(src.case_ids(base))
-    for cid in split_case_ids(source):
+    expected, required = expected_case_ids(source, Path(root))
+    for cid in expected:
         if cid in found:
             continue
         report.missing.append(cid)
-        if cid not in listed:  # an incomplete listed case already has its missing file reported
+        if cid in listed:
+            continue  # an incomplete listed case already has its missing file reported
+        if required:
             report.problems.append((str(base), f"case {cid} of the benchmark split is absent"))
+    if report.missing and not required:
+        report.warnings.append(
+            f"{len(report.missing)} case(s) of the benchmark split are absent; training uses the "
+            f"{len(found)} present (the split's assignment of each)"
+        )
     for case in cases:
         summary, problems = inspect_pair(case.image, case.label, src.label_values, deep=deep)
         report.cases.append(

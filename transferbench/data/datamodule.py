@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 import pytorch_lightning as pl
-from monai.data import Dataset, list_data_collate
+from monai.data import DataLoader, Dataset, list_data_collate
 from pytorch_lightning.utilities import rank_zero_info
-from torch.utils.data import DataLoader, RandomSampler, Sampler, WeightedRandomSampler
+from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 
 from transferbench.data.cache import PreprocessedCache, default_cache_dir
 from transferbench.data.fingerprint import dataset_fingerprint
@@ -15,7 +15,11 @@ from transferbench.data.io import DataError, check_pair, inspect_pair
 from transferbench.data.sources import Case, Source, create_source
 from transferbench.data.splits import covid_fold, source_split
 from transferbench.data.synthetic import is_prepared, prepare_synthetic
-from transferbench.data.transforms import preprocess_transforms, train_patch_transforms
+from transferbench.data.transforms import (
+    preprocess_transforms,
+    train_patch_transforms,
+    train_slice_transforms,
+)
 
 TARGET = "covid19_ct_seg"
 
@@ -38,15 +42,18 @@ class CTSegDataModule(pl.LightningDataModule):
             ``joint`` strategies); their lesion is the dataset's foreground class.
         train_on: ``target`` (the dataset's training cases), ``sources`` (only ``train_sources``, validated
             on their val cases; benchmark Task 2) or ``both`` (benchmark Task 3).
+        extra_test: further sources tested in full after the target's test cases (``["mosmed"]``: the
+            extra COVID-19 test set); per-case results carry the source they come from as ``test_set``.
         source_fraction: with ``both``, the share of training draws from ``train_sources``; ``None`` draws
             every training case with equal probability.
         label_merge: when ``dataset`` pools several sources: ``merged`` (every lesion is class 1) or
             ``per_source`` (source ``i`` of the list is class ``i + 1``).
         target_spacing: resampling spacing in mm, (x, y, z) in RAS; ``None`` takes the median spacing of
             the dataset's training cases from its fingerprint (nnU-Net's choice).
-        patch_size: training patch and sliding-window size (x, y, z) in voxels.
-        batch_size: volumes per batch; each gives ``samples_per_volume`` patches.
-        pos_fraction: share of patches centred on a lesion voxel.
+        patch_size: training patch and sliding-window size (x, y, z) in voxels; two values (x, y) train a
+            2D network on axial slices resized to that size (nCoVSegNet), tested slice by slice.
+        batch_size: volumes per batch; each gives ``samples_per_volume`` patches (or slices).
+        pos_fraction: share of patches centred on a lesion voxel (2D: share of slices holding lesion).
         iterations_per_epoch: batches per epoch (nnU-Net style fixed-length epochs).
         prepare_synthetic: generate the synthetic benchmark into ``root`` if it is not there yet.
     """
@@ -62,9 +69,10 @@ class CTSegDataModule(pl.LightningDataModule):
         train_sources: list[str] | None = None,
         train_on: Literal["target", "sources", "both"] = "target",
         source_fraction: float | None = None,
+        extra_test: list[str] | None = None,
         label_merge: Literal["merged", "per_source"] = "merged",
         target_spacing: tuple[float, float, float] | None = None,
-        patch_size: tuple[int, int, int] = (64, 64, 32),
+        patch_size: tuple[int, ...] = (64, 64, 32),
         batch_size: int = 1,
         samples_per_volume: int = 2,
         pos_fraction: float = 0.5,
@@ -76,6 +84,10 @@ class CTSegDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if len(patch_size) not in (2, 3):
+            raise DataError(
+                f"data.patch_size {patch_size}: give (x, y, z) for 3D patches or (x, y) for 2D slices"
+            )
         names = [dataset] if isinstance(dataset, str) else list(dataset)
         extra = list(train_sources or [])
         if not names:
@@ -84,9 +96,13 @@ class CTSegDataModule(pl.LightningDataModule):
             create_source(n, **({"label_mode": label_mode} if n == TARGET else {})) for n in names
         ]
         self.extra_sources = [create_source(n) for n in extra]
-        self.sources = {s.name: s for s in [*self.datasets, *self.extra_sources]}
-        if len(self.sources) != len(names) + len(extra):
-            raise DataError(f"a source appears twice in data.dataset {names} / data.train_sources {extra}")
+        self.test_sources = [create_source(n) for n in extra_test or []]
+        self.sources = {s.name: s for s in [*self.datasets, *self.extra_sources, *self.test_sources]}
+        if len(self.sources) != len(names) + len(extra) + len(self.test_sources):
+            raise DataError(
+                f"a source appears twice in data.dataset {names} / data.train_sources {extra} / "
+                f"data.extra_test {extra_test}"
+            )
         if train_on != "target" and not extra:
             raise DataError(f"data.train_on={train_on!r} needs data.train_sources")
         if source_fraction is not None and (train_on != "both" or not 0.0 < source_fraction < 1.0):
@@ -114,7 +130,7 @@ class CTSegDataModule(pl.LightningDataModule):
         return [s.name for s in self.datasets].index(case.source)
 
     def prepare_data(self) -> None:
-        if self.hparams.prepare_synthetic and not is_prepared(self.hparams.root):
+        if self.hparams.prepare_synthetic and not is_prepared(self.hparams.root):  # older version: an error
             prepare_synthetic(self.hparams.root, seed=self.hparams.synthetic_seed)
 
     def _split(self, source: Source) -> dict[str, list[Case]]:
@@ -140,7 +156,8 @@ class CTSegDataModule(pl.LightningDataModule):
             "train": [c for sp in (target if on != "sources" else []) for c in sp["train"]]
             + [c for sp in (extra if on != "target" else []) for c in sp["train"]],
             "val": [c for sp in (target if on != "sources" else extra) for c in sp["val"]],
-            "test": [c for sp in target for c in sp["test"]],
+            "test": [c for sp in target for c in sp["test"]]
+            + [c for s in self.test_sources for c in s.find_cases(self.hparams.root)],
         }
         if self.hparams.val_cases:
             everything = {c.case_id: c for sp in [*target, *extra] for ids in sp.values() for c in ids}
@@ -235,10 +252,14 @@ class CTSegDataModule(pl.LightningDataModule):
         return RandomSampler(range(n_items), replacement=True, num_samples=n)
 
     def train_dataloader(self) -> DataLoader:
+        """MONAI's DataLoader: it seeds the random transforms from torch's seed (also with 0 workers), so a
+        run is reproducible from ``seed_everything``; torch's own loader leaves them on OS entropy."""
         hp = self.hparams
         ds = Dataset(
             self._train,
-            transform=train_patch_transforms(hp.patch_size, hp.samples_per_volume, hp.pos_fraction),
+            transform=(train_slice_transforms if len(hp.patch_size) == 2 else train_patch_transforms)(
+                hp.patch_size, hp.samples_per_volume, hp.pos_fraction
+            ),
         )
         sampler = self.train_sampler(len(ds))
         return DataLoader(
@@ -261,6 +282,7 @@ class CTSegDataModule(pl.LightningDataModule):
                 "label_path": str(c.label),
                 "case_id": c.case_id,
                 "label_shift": self.label_shift(c),
+                "test_set": c.source,
             }
             for c in self.cases["test"]
         ]

@@ -9,7 +9,8 @@ spine look the same everywhere. Lesion generators mirror the real sources' targe
 - ``tumor``: one lobulated solid mass (MSD Task06 Lung);
 - ``gtv``: a larger central mass by the mediastinum (StructSeg 2019 lung GTV);
 - ``effusion``: a dependent fluid crescent in the pleural space at the bases, displacing the lung, with a rim
-  of compressed (denser, unlabelled) lung beside it (NSCLC effusion);
+  of compressed (denser, unlabelled) lung beside it and the patient's primary lung tumour, unlabelled
+  (NSCLC-Radiomics effusion masks: every patient has lung cancer);
 - ``nodule``: several small solid and part-solid nodules (LIDC-IDRI).
 
 Everything is vectorised numpy/scipy so a case takes a fraction of a second on one core.
@@ -177,6 +178,18 @@ def _index_to_mm(idx: np.ndarray, spacing) -> np.ndarray:
     return np.array([FOV_MM[i][0] + (idx[i] + 0.5) * spacing[i] for i in range(3)])
 
 
+def _mass(rng, axes, fine, hu, lung, depth_mm, spacing) -> np.ndarray:
+    """A lobulated solid lung mass (painted into ``hu``); returns its mask."""
+    c = _index_to_mm(_pick_voxel(rng, lung * (depth_mm > 18)), spacing)
+    mass = np.zeros(hu.shape, dtype=bool)
+    for _ in range(3):
+        off = c + rng.normal(0, 7, 3)
+        mask, _ = _blob(axes, fine, off, rng.uniform(9, 17, 3), irregularity=0.3)
+        mass |= mask & (lung | (hu > -200))
+    hu[mass] = (rng.uniform(15, 50) + 18.0 * fine)[mass]
+    return mass
+
+
 def _lesions(kind: str, rng, axes, shape, hu, lungs, spacing) -> np.ndarray:
     x, y, z = axes
     lung = lungs > 0
@@ -200,12 +213,7 @@ def _lesions(kind: str, rng, axes, shape, hu, lungs, spacing) -> np.ndarray:
                 hu[core] = (rng.uniform(-120, 10) + 30.0 * fine)[core]
             lesion |= mask
     elif kind == "tumor":
-        c = _index_to_mm(_pick_voxel(rng, lung * (depth_mm > 18)), spacing)
-        for _ in range(3):
-            off = c + rng.normal(0, 7, 3)
-            mask, _ = _blob(axes, fine, off, rng.uniform(9, 17, 3), irregularity=0.3)
-            lesion |= mask & (lung | (hu > -200))
-        hu[lesion] = (rng.uniform(15, 50) + 18.0 * fine)[lesion]
+        lesion |= _mass(rng, axes, fine, hu, lung, depth_mm, spacing)
     elif kind == "gtv":
         side = rng.choice([-1.0, 1.0])
         c = np.array([side * rng.uniform(32, 48), rng.uniform(-15, 20), rng.uniform(80, 135)])
@@ -235,6 +243,16 @@ def _lesions(kind: str, rng, axes, shape, hu, lungs, spacing) -> np.ndarray:
         rim = (lungs > 0) & (gap_mm < rng.uniform(5, 10))
         hu[rim] = (rng.uniform(-250, -50) + 40.0 * fine)[rim]
         hu[lesion] = (rng.uniform(2, 18) + 3.0 * fine)[lesion]
+        # NSCLC-Radiomics patients all have lung cancer: the primary tumour is in the scan, unlabelled
+        _mass(
+            rng,
+            axes,
+            fine,
+            hu,
+            lungs > 0,
+            ndimage.distance_transform_edt(lungs > 0, sampling=spacing),
+            spacing,
+        )
     elif kind == "nodule":
         for _ in range(int(rng.integers(2, 6))):
             c = _index_to_mm(_pick_voxel(rng, lung * (depth_mm > 8)), spacing)

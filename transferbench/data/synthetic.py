@@ -24,7 +24,7 @@ from transferbench.data.sources import create_source
 from transferbench.data.splits import benchmark_splits, source_split
 from transferbench.data.transforms import HU_WINDOW
 
-GENERATOR_VERSION = 2  # 2: effusion in the pleural space (displaces the lung)
+GENERATOR_VERSION = 3  # 2: effusion in the pleural space (displaces the lung); 3: + unlabelled NSCLC tumour
 MANIFEST = "synthetic_manifest.json"
 
 
@@ -124,7 +124,17 @@ def synthetic_params(seed: int = 0, n_source_cases: int = 16) -> dict:
 
 
 def is_prepared(out: str | Path) -> bool:
-    return (Path(out) / MANIFEST).is_file()
+    """Whether ``out`` holds a complete synthetic benchmark of this generator version (older: an error)."""
+    manifest = Path(out) / MANIFEST
+    if not manifest.is_file():
+        return False
+    version = json.loads(manifest.read_text()).get("params", {}).get("generator_version")
+    if version != GENERATOR_VERSION:
+        raise DataError(
+            f"{manifest}: synthetic benchmark of generator version {version}, this transferbench writes "
+            f"version {GENERATOR_VERSION}; delete the folder to regenerate it"
+        )
+    return True
 
 
 def prepare_synthetic(

@@ -8,6 +8,7 @@ p-values are Holm-corrected over all comparisons of one model (one family per mo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -115,6 +116,7 @@ def build_leaderboard(
             pretrain_wall_s=("pretrain_wall_s", "mean"),
             epochs_to_dice=("epochs_to_dice", "mean"),
             reached_dice=("epochs_to_dice", lambda s: int(s.notna().sum())),
+            **({"notes": ("notes", _join_notes)} if "notes" in runs else {}),
         )
         board = board.merge(cost.reset_index(), on=KEYS, how="outer")
         board["complete"] = board["finished"] == board["planned"]
@@ -123,6 +125,35 @@ def build_leaderboard(
         drop=True
     )
     return board
+
+
+def source_summary(board: pd.DataFrame, singles: Sequence[str]) -> pd.DataFrame:
+    """Which source helps most, per model: over the strategies run with each single source, the mean
+    paired difference to ``scratch``, the mean rank of the source among the single sources within a
+    strategy (1 = best DSC) and in how many strategies it ranks first."""
+    rows = board[board["source"].isin(singles) & board["dsc_diff"].notna()].copy()
+    if rows.empty:
+        return pd.DataFrame(
+            columns=["model", "source", "strategies", "mean_dsc_diff", "mean_rank", "best_in"]
+        )
+    rows["within"] = rows.groupby(["model", "strategy"])["dsc_mean"].rank(ascending=False, method="min")
+    out = rows.groupby(["model", "source"]).agg(
+        strategies=("strategy", "nunique"),
+        mean_dsc_diff=("dsc_diff", "mean"),
+        mean_rank=("within", "mean"),
+        best_in=("within", lambda r: int((r == 1).sum())),
+    )
+    return (
+        out.reset_index()
+        .sort_values(["model", "mean_dsc_diff"], ascending=[True, False])
+        .reset_index(drop=True)
+    )
+
+
+def _join_notes(values: pd.Series) -> str:
+    """Distinct notes of a row's runs (``"; "``-separated strings), e.g. a skipped ImageNet stage."""
+    notes = {n for v in values if isinstance(v, str) and v for n in v.split("; ")}
+    return "; ".join(sorted(notes))
 
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:

@@ -48,3 +48,11 @@ def unet3d(**kwargs) -> nn.Module:
     from transferbench.models.unet3d import UNet3D
 
     return UNet3D(**kwargs)
+
+
+@register_model("ncovsegnet")
+def ncovsegnet(**kwargs) -> nn.Module:
+    """nCoVSegNet 2D: ECA-ResNet-50, GCA, DAF (width / layers options for CPU runs)."""
+    from transferbench.models.ncovsegnet import NCoVSegNet
+
+    return NCoVSegNet(**kwargs)

@@ -1,6 +1,15 @@
 """Transfer strategies: one registered class per way of using source knowledge (``transferbench strategies``)."""
 
-from transferbench.strategies import encoder, finetune, hybrid, joint, multisource, scratch, source_only  # noqa: F401
+from transferbench.strategies import (  # noqa: F401  (registration side effects)
+    encoder,
+    finetune,
+    hybrid,
+    imagenet,
+    joint,
+    multisource,
+    scratch,
+    source_only,
+)
 from transferbench.strategies.base import (
     PretrainNeed,
     Strategy,

@@ -97,11 +97,13 @@ def transfer_weights(
     source_prefix: str = "",
     target_prefix: str = "",
     required: Sequence[str] = (),
+    exempt: Sequence[str] = (),
 ) -> KeyReport:
     """Copy ``state[source_prefix + k]`` into ``net``'s ``target_prefix + k`` wherever names and shapes match.
 
     ``required``: target key prefixes that must load completely (every tensor present with the same shape),
-    otherwise ``TransferError`` lists the offending keys and nothing is copied.
+    otherwise ``TransferError`` lists the offending keys and nothing is copied. ``exempt``: substrings of
+    required keys that may stay fresh (the ECA convs a torchvision ResNet-50 file cannot hold).
     """
     report = KeyReport(part, str(checkpoint), source_prefix, target_prefix)
     target = net.state_dict()
@@ -125,10 +127,12 @@ def transfer_weights(
         if key in used:
             continue
         (report.unexpected if key.startswith(source_prefix) else report.skipped).append(key)
-    problems = [f"{k} missing in checkpoint" for k in report.missing if k.startswith(tuple(required))] + [
-        f"{k} has shape {s} in checkpoint, {t} here"
-        for k, s, t in report.mismatched
-        if k.startswith(tuple(required))
+
+    def needs(k: str) -> bool:
+        return k.startswith(tuple(required)) and not any(e in k for e in exempt)
+
+    problems = [f"{k} missing in checkpoint" for k in report.missing if needs(k)] + [
+        f"{k} has shape {s} in checkpoint, {t} here" for k, s, t in report.mismatched if needs(k)
     ]
     needed = [k for k in target if k.startswith(tuple(required))] if required else []
     if required and not needed:

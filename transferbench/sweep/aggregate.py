@@ -13,7 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from transferbench.data.io import atomic_write_text
-from transferbench.evaluation.leaderboard import build_leaderboard, epochs_to_reach, to_markdown
+from transferbench.evaluation.leaderboard import (
+    build_leaderboard,
+    epochs_to_reach,
+    source_summary,
+    to_markdown,
+)
 from transferbench.evaluation.reference import reference_for
 from transferbench.sweep.execute import FAILED, read_result
 
@@ -78,6 +83,7 @@ def collect(results_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
                 if res
                 else math.nan,
                 "error": error,
+                "notes": "; ".join(r.get("notes", [])),
             }
         )
         per_case = runs_dir / r["id"] / "per_case_test.csv"
@@ -91,9 +97,20 @@ def collect(results_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     if len(runs):
         runs["fold"] = runs["fold"].astype("Int64")
     per_case = (
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*META, "case", "class"])
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=[*META, "case", "test_set", "class"])
     )
-    per_case = per_case.sort_values([*META, "case", "class"], kind="stable").reset_index(drop=True)
+    target = info["target"]["dataset"]
+    if "test_set" not in per_case:
+        per_case.insert(per_case.columns.get_loc("case") + 1, "test_set", target)
+    per_case["test_set"] = per_case["test_set"].fillna(target).replace("", target)
+    order = {name: i for i, name in enumerate([target, *sorted(set(per_case["test_set"]) - {target})])}
+    per_case = per_case.sort_values(
+        [*META, "test_set", "case", "class"],
+        key=lambda c: c.map(order) if c.name == "test_set" else c,
+        kind="stable",
+    ).reset_index(drop=True)
     return info, per_case, runs
 
 
@@ -120,10 +137,16 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     atomic_write_text(results_dir / "runs.csv", runs.to_csv(index=False))
     target_runs = runs[runs.kind == "finetune"]
     nsd = next((c for c in per_case.columns if c.startswith("nsd_")), "nsd_3mm")
-    if per_case.empty:
+    target = info["target"]["dataset"]
+    main = per_case[per_case["test_set"] == target]
+    if main.empty:
         board = pd.DataFrame(columns=["model", "strategy", "source"])
     else:
-        board = build_leaderboard(per_case, target_runs, nsd_column=nsd)
+        board = build_leaderboard(main, target_runs, nsd_column=nsd)
+    extra = {}
+    for name in sorted(set(per_case["test_set"]) - {target}):  # extra test sets: one leaderboard each
+        extra[name] = build_leaderboard(per_case[per_case["test_set"] == name], target_runs, nsd_column=nsd)
+        atomic_write_text(results_dir / f"leaderboard_{name}.csv", extra[name].to_csv(index=False))
     if not info.get("synthetic", True) and len(board):
         board["reference"] = [
             reference_for(
@@ -134,15 +157,24 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
             for s, src in zip(board["strategy"], board["source"])
         ]
     atomic_write_text(results_dir / "leaderboard.csv", board.to_csv(index=False))
-    atomic_write_text(results_dir / "leaderboard.md", leaderboard_markdown(info, board, runs))
-    if figures and not per_case.empty:
+    singles = [label for label, members in info.get("sources", {}).items() if len(members) == 1]
+    sources = source_summary(board, singles) if len(board) else source_summary(board.iloc[:0], singles)
+    atomic_write_text(results_dir / "sources.csv", sources.to_csv(index=False))
+    atomic_write_text(results_dir / "leaderboard.md", leaderboard_markdown(info, board, runs, extra, sources))
+    if figures and not main.empty:
         from transferbench.evaluation.figures import write_figures
 
-        write_figures(results_dir, info, per_case, board, runs)
+        write_figures(results_dir, info, main, board, runs)
     return board
 
 
-def leaderboard_markdown(info: dict, board: pd.DataFrame, runs: pd.DataFrame) -> str:
+def leaderboard_markdown(
+    info: dict,
+    board: pd.DataFrame,
+    runs: pd.DataFrame,
+    extra: dict[str, pd.DataFrame] | None = None,
+    sources: pd.DataFrame | None = None,
+) -> str:
     lines = [f"# Leaderboard: {info['name']}", ""]
     target = info["target"]
     lines.append(
@@ -158,11 +190,25 @@ def leaderboard_markdown(info: dict, board: pd.DataFrame, runs: pd.DataFrame) ->
         for c in [
             "rank", "model", "strategy", "source", "runs", "cases", "dsc_mean", "dsc_sd", "nsd_mean", "nsd_sd",
             "dsc_diff", "dsc_diff_ci_low", "dsc_diff_ci_high", "p_holm", "finetune_wall_s", "pretrain_wall_s",
-            "epochs_to_dice", "complete", "reference",
+            "epochs_to_dice", "complete", "reference", "notes",
         ]
         if c in board.columns
     ]  # fmt: skip
     lines.append(to_markdown(board[cols]) if len(board) else "(no finished runs)\n")
+    if sources is not None and len(sources):
+        lines += [
+            "",
+            "## Which source helps most",
+            "",
+            "Per model, over the strategies run with each single source: mean difference to `scratch`, mean "
+            "rank of the source among the single sources within a strategy (1 = best) and the number of "
+            "strategies where it ranks first.",
+            "",
+            to_markdown(sources),
+        ]
+    for name, other in (extra or {}).items():
+        lines += ["", f"## Extra test set: {name}", "", "The same models, every case of the set.", ""]
+        lines.append(to_markdown(other[[c for c in cols if c in other.columns and c != "reference"]]))
     bad = runs[runs.status != "done"]
     if len(bad):
         lines += ["", f"**Incomplete: {len(bad)} of {len(runs)} runs did not finish.**", ""]

@@ -11,6 +11,9 @@ def datasets_of(spec: SweepSpec) -> dict[str, tuple[str, str]]:
     """``{spec key: (source, label_mode)}`` of the target and every source the sweep names."""
     out = {"target.dataset": (spec.target["dataset"], spec.target.get("label_mode", "infection"))}
     out.update({f"sources.{label}": (src, "infection") for label, src in spec.sources.items()})
+    out.update(
+        {f"target.extra_test.{name}": (name, "infection") for name in spec.target.get("extra_test", [])}
+    )
     return out
 
 

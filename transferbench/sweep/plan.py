@@ -36,6 +36,7 @@ class Run:
     base_config: str
     overlay: dict[str, Any]
     deps: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. an ImageNet stage skipped for want of weights
 
     def folder(self, results_dir: str | Path) -> Path:
         return Path(results_dir) / "runs" / self.id
@@ -187,11 +188,13 @@ class Planner:
             return self._pretrain[key]
         deps: list[str] = []
         strategy: dict[str, Any] = {"name": "scratch"}
-        if need.chain:
-            if need.chain[-1] == "imagenet":
+        if need.chain and need.chain[-1] == "imagenet":
+            if len(need.chain) > 1:
                 raise SpecError(
-                    f"{self.spec.path}: model {model.label!r} has no ImageNet stage for chain {list(need.chain)}"
+                    f"{self.spec.path}: ImageNet can only be the first stage of a chain, got {need.chain}"
                 )
+            strategy = self._imagenet(model)
+        elif need.chain:
             previous = PretrainNeed((need.chain[-1],), "merged", need.chain[:-1], need.model, need.seed)
             deps = [self.pretraining(model, previous)]
             strategy = {"name": "finetune", "sources": [need.chain[-1]]}
@@ -223,9 +226,32 @@ class Planner:
             overlay,
             deps,
         )
+        if need.chain:
+            label = ">".join([*need.chain, label])
+            run.source = label
+        run.notes = self._notes(strategy, deps)
         run = self._add(run, [model.label, "pretrain", label, f"seed{need.seed}"])
         self._pretrain[key] = run.id
         return run.id
+
+    def _imagenet(self, model) -> dict[str, Any]:
+        """The ImageNet stage's strategy for ``model``: the sweep's weights file, or skipped without one."""
+        if not _has_imagenet_backbone(model):
+            raise SpecError(
+                f"{self.spec.path}: model {model.label!r} has no ResNet-50 backbone for an ImageNet stage"
+            )
+        weights = self.spec.imagenet_weights
+        return {"name": "imagenet", "weights": weights, "skip_if_missing": weights is None}
+
+    def _notes(self, strategy: dict[str, Any], deps: list[str]) -> list[str]:
+        """Notes of this run: an ImageNet stage it skips, and those of the runs it starts from."""
+        from transferbench.strategies.imagenet import SKIPPED
+
+        notes = [SKIPPED] if strategy.get("name") == "imagenet" and strategy.get("skip_if_missing") else []
+        by_id = {r.id: r for r in self.runs}
+        for d in deps:
+            notes += [n for n in by_id[d].notes if n not in notes]
+        return notes
 
     def _source_label(self, name: str) -> str:
         for label, src in self.spec.sources.items():
@@ -254,11 +280,15 @@ class Planner:
         for model in spec.models:
             for seed in spec.seeds:
                 for entry in spec.strategies:
+                    if entry.models is not None and model.label not in entry.models:
+                        continue
                     for key in self._source_keys(entry):
                         members = spec.source_members(key) if key else []
                         strategy = create_strategy({**entry.config, "sources": members})
                         deps = [self.pretraining(model, n) for n in strategy.needs(model.label, seed)]
                         cfg = {**entry.config, "sources": members}
+                        if cfg["name"] == "imagenet":
+                            cfg = {**self._imagenet(model), **cfg}
                         if deps:
                             cfg["pretrained"] = [
                                 str(Path(spec.results_dir) / "runs" / d / "checkpoints" / "last.ckpt")
@@ -290,8 +320,23 @@ class Planner:
                                 deps,
                             )
                             tags = [model.label, entry.label, key or "none", f"fold{fold}", f"seed{seed}"]
+                            run.notes = self._notes(cfg, deps)
                             self._add(run, tags)
         return Plan(spec, self.runs)
+
+
+def _has_imagenet_backbone(model) -> bool:
+    import importlib
+
+    net = deep_merge(_base(model.base_config).get("model", {}), model.overrides.get("model", {})).get(
+        "net", {}
+    )
+    module, _, attr = str(net.get("class_path", "")).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    return getattr(cls, "key_to_encoder", None) == "backbone."
 
 
 def make_plan(spec: SweepSpec) -> Plan:

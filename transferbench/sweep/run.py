@@ -31,11 +31,12 @@ def run_sweep(
     spec = load_spec(config)
     plan = make_plan(spec)
     print(plan.summary(), file=stream)
+    for note in spec.notes:
+        print(f"note: {note}", file=stream)
     if spec.prepare_synthetic and not dry_run:
-        from transferbench.data.synthetic import is_prepared, prepare_synthetic
+        from transferbench.data.synthetic import prepare_synthetic
 
-        if not is_prepared(spec.data_root):
-            prepare_synthetic(spec.data_root)
+        prepare_synthetic(spec.data_root, verbose=False)  # no-op when present; stale data is an error
     if spec.prepare_synthetic and dry_run and not Path(spec.data_root).is_dir():
         print(f"data: {spec.data_root} is generated when the sweep runs; checked then", file=stream)
     else:

@@ -17,9 +17,9 @@ import yaml
 TOP_KEYS = {
     "name", "description", "base_config", "data_root", "prepare_synthetic", "target", "models", "sources",
     "source_sets", "strategies", "seeds", "budget", "overrides", "dice_threshold", "results_dir", "launcher",
-    "save_predictions",
+    "save_predictions", "imagenet_weights",
 }  # fmt: skip
-TARGET_KEYS = {"dataset", "label_mode", "fold_scheme", "folds"}
+TARGET_KEYS = {"dataset", "label_mode", "fold_scheme", "folds", "extra_test"}
 LAUNCHER_KEYS = {"name", "jobs", "cluster", "submitit"}
 
 
@@ -34,6 +34,7 @@ class StrategyEntry:
     label: str
     config: dict[str, Any]
     sources: list[str] | None = None  # labels from `sources` / `source_sets`; None = every compatible one
+    models: list[str] | None = None  # model labels this entry runs for; None = every model
 
 
 @dataclass
@@ -63,6 +64,8 @@ class SweepSpec:
     save_predictions: bool = True
     launcher: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    notes: list[str] = field(default_factory=list)  # what planning decided on the user's behalf
+    imagenet_weights: str | None = None  # torchvision ResNet-50 file for ImageNet stages; None = skipped
 
     def source_members(self, key: str) -> list[str]:
         """Registered source names behind a ``sources`` or ``source_sets`` label."""
@@ -102,6 +105,7 @@ def _strategy_entries(raw: Any, path: str) -> list[StrategyEntry]:
             raise _fail(path, key, "needs a strategy name or a mapping with `name`")
         label = str(item.pop("label", item["name"]))
         only = item.pop("sources", None)
+        for_models = item.pop("models", None)
         try:
             cls = strategy_class(item["name"])
             # validate the arguments now (sources filled in per run later)
@@ -111,7 +115,14 @@ def _strategy_entries(raw: Any, path: str) -> list[StrategyEntry]:
             raise _fail(path, key, str(err)) from None
         if "pretrained" in item:
             raise _fail(path, key, "`pretrained` is planned by the sweep; remove it")
-        entries.append(StrategyEntry(label, item, None if only is None else list(only)))
+        entries.append(
+            StrategyEntry(
+                label,
+                item,
+                None if only is None else list(only),
+                None if for_models is None else list(for_models),
+            )
+        )
     labels = [e.label for e in entries]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
@@ -163,6 +174,19 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise _fail(
             where, "target.dataset", f"unknown source {target['dataset']!r}; registered: {list_sources()}"
         )
+    extra_test = target.pop("extra_test", None) or []
+    if not isinstance(extra_test, list) or any(n not in list_sources() for n in extra_test):
+        raise _fail(
+            where, "target.extra_test", f"a list of registered sources ({list_sources()}), got {extra_test!r}"
+        )
+    present = [n for n in extra_test if _has_cases(n, data_root)]
+    notes = [
+        f"target.extra_test: no {n} cases under {data_root}; not tested"
+        for n in extra_test
+        if n not in present
+    ]
+    if present:  # absent extra test sets are skipped (announced by the dry run), so no key: same run ids
+        target["extra_test"] = present
     folds = [int(f) for f in target.pop("folds")]
     scheme = benchmark_splits()["covid19_ct_seg"].get(target["fold_scheme"])
     if scheme is None:
@@ -228,6 +252,19 @@ def load_spec(path: str | Path) -> SweepSpec:
     seeds = raw["seeds"]
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise _fail(where, "seeds", "needs a non-empty list of integers")
+    imagenet = raw.get("imagenet_weights")
+    if imagenet is not None:
+        from transferbench.strategies.imagenet import IMAGENET_HELP
+
+        imagenet = os.path.expandvars(str(imagenet))
+        if not Path(imagenet).is_file():
+            raise _fail(where, "imagenet_weights", f"{imagenet} not found; expected {IMAGENET_HELP}")
+    elif any(e.config["name"] == "imagenet" or "imagenet" in e.config.get("chain", []) for e in strategies):
+        notes.append("no imagenet_weights: ImageNet stages are skipped and marked so in the leaderboard")
+    for e in strategies:
+        unknown = [m for m in e.models or [] if m not in {m.label for m in models}]
+        if unknown:
+            raise _fail(where, f"strategies.{e.label}.models", f"unknown model(s) {unknown}")
     budget = raw.get("budget") or {}
     extra = sorted(set(budget) - {"pretrain", "finetune"})
     if extra:
@@ -257,7 +294,19 @@ def load_spec(path: str | Path) -> SweepSpec:
         save_predictions=bool(raw.get("save_predictions", True)),
         launcher=launcher,
         description=str(raw.get("description", "")),
+        notes=notes,
+        imagenet_weights=imagenet,
     )
+
+
+def _has_cases(source: str, root: str) -> bool:
+    """Whether ``root`` holds any case of ``source`` (an optional extra test set is used only then)."""
+    from transferbench.data.sources import create_source
+
+    if not Path(root).is_dir():
+        return False
+    src = create_source(source)
+    return bool(src.case_ids(src.locate(root)))
 
 
 def _check_model_classes(models: list[ModelEntry], where: str) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from monai.data import decollate_batch
 from monai.inferers import sliding_window_inference
 from monai.losses import DeepSupervisionLoss, DiceCELoss
@@ -28,8 +29,10 @@ from torch import nn
 
 from transferbench.data.io import atomic_write_text, load_nifti, read_array, save_nifti
 from transferbench.evaluation.metrics import case_metrics, dice_score
+from transferbench.models.ncovsegnet import IMAGENET_MEAN, IMAGENET_STD
 from transferbench.strategies import KeyReport, create_strategy
 from transferbench.strategies.transfer import keep_frozen_eval
+from transferbench.training.losses import deep_supervision_loss
 
 
 def count_parameters(module: nn.Module) -> tuple[int, int]:
@@ -51,6 +54,8 @@ class SegmentationModule(pl.LightningModule):
         nsd_tolerance_mm: NSD tolerance (3 mm for lesions, 1 mm for lungs in the benchmark).
         save_predictions: also write each test prediction as NIfTI next to the per-case CSV.
         results_dir: where test results go; default the trainer's ``default_root_dir`` (the run folder).
+        scales: 2D networks: multi-scale training, each batch resized by one of these factors (rounded to
+            the network's stride), as nCoVSegNet's (0.75, 1.0, 1.25).
         strategy: the transfer strategy ``{name: ..., **args, pretrained: path(s)}`` (``transferbench
             strategies``); default ``scratch``. It may replace ``net`` (``hybrid``); its pretrained weights
             are loaded and parts frozen when fitting starts, and the key report goes to ``transfer.json``.
@@ -65,23 +70,30 @@ class SegmentationModule(pl.LightningModule):
         momentum: float = 0.99,
         lr_schedule: Literal["poly", "cosine", "constant"] = "poly",
         poly_exponent: float = 0.9,
-        roi_size: tuple[int, int, int] = (64, 64, 32),
+        roi_size: tuple[int, ...] = (64, 64, 32),
         sw_batch_size: int = 2,
         sw_overlap: float = 0.5,
         nsd_tolerance_mm: float = 3.0,
         save_predictions: bool = False,
         results_dir: str | None = None,
         strategy: dict | None = None,
+        scales: tuple[float, ...] = (1.0,),
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net"])
         self.strategy = create_strategy(strategy)
         self.net = self.strategy.build_net(net)
         self.transfer_reports: list[KeyReport] | None = None
-        self.criterion = DeepSupervisionLoss(
-            DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False),
-            weight_mode="exp",
-        )
+        self.spatial_dims = int(getattr(self.net, "spatial_dims", 3))
+        if self.spatial_dims == 2:  # binary, one logit map per output (nCoVSegNet)
+            self.criterion = deep_supervision_loss
+        else:
+            self.criterion = DeepSupervisionLoss(
+                DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False),
+                weight_mode="exp",
+            )
+        self.register_buffer("_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self._val_dice: list[float] = []
         self._test_rows: list[dict] = []
         self._fit_start: float | None = None
@@ -95,7 +107,16 @@ class SegmentationModule(pl.LightningModule):
             raise ValueError(
                 f"the network predicts {out} classes but the dataset has {classes} (background included)"
             )
+        if self.spatial_dims == 2 and classes not in (None, 2):
+            raise ValueError(f"a 2D binary network needs one lesion class; the dataset has {classes - 1}")
+        if len(self.hparams.roi_size) != self.spatial_dims:
+            raise ValueError(
+                f"{type(self.net).__name__} is {self.spatial_dims}D but data.patch_size is "
+                f"{tuple(self.hparams.roi_size)}: give {self.spatial_dims} values"
+            )
         divisor = getattr(self.net, "divisor", None)
+        if isinstance(divisor, int):
+            divisor = (divisor,) * self.spatial_dims
         if divisor is not None and any(r % d for r, d in zip(self.hparams.roi_size, divisor)):
             raise ValueError(
                 f"patch/roi size {tuple(self.hparams.roi_size)} must be divisible by the network's total stride "
@@ -150,16 +171,45 @@ class SegmentationModule(pl.LightningModule):
         out = self.net(x)
         return out[0] if isinstance(out, (list, tuple)) else out
 
+    def network_input(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] CT to what the network expects: 2D ImageNet backbones take 3 ImageNet-normalised channels."""
+        if self.spatial_dims == 2 and getattr(self.net, "in_channels", 1) == 3:
+            return (x.repeat(1, 3, 1, 1) - self._mean.to(x)) / self._std.to(x)
+        return x
+
     def predict_logits(self, image: torch.Tensor) -> torch.Tensor:
+        """Two-class logits for a (B, 1, X, Y, Z) volume; 2D networks predict it slice by slice."""
         hp = self.hparams
+        if self.spatial_dims == 2:
+            return self._slice_logits(image)
         return sliding_window_inference(
             image, tuple(hp.roi_size), hp.sw_batch_size, self, overlap=hp.sw_overlap, mode="gaussian"
         )
 
+    def _slice_logits(self, image: torch.Tensor) -> torch.Tensor:
+        """Every axial slice resized to ``roi_size``, predicted, resized back and stacked in slice order;
+        returned as two-class logits (0, l) so that softmax gives (1 - sigmoid(l), sigmoid(l))."""
+        size = tuple(self.hparams.roi_size)
+        volumes = []
+        for vol in image:  # (1, X, Y, Z)
+            slices = vol.permute(3, 0, 1, 2)  # (Z, 1, X, Y)
+            parts = []
+            for chunk in slices.split(max(1, self.hparams.sw_batch_size * 4)):
+                x = F.interpolate(chunk, size=size, mode="bilinear", align_corners=False)
+                out = self(self.network_input(x))
+                parts.append(F.interpolate(out, size=vol.shape[1:3], mode="bilinear", align_corners=False))
+            volumes.append(torch.cat(parts).permute(1, 2, 3, 0))  # (1, X, Y, Z)
+        logit = torch.stack(volumes)
+        return torch.cat([torch.zeros_like(logit), logit], dim=1)
+
     # -------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        out = self.net(batch["image"])
-        loss = self.criterion(out if isinstance(out, (list, tuple)) else [out], batch["label"])
+        image, label = batch["image"], batch["label"]
+        if self.spatial_dims == 2:
+            image, label = self._rescale(image, label)
+            image = self.network_input(image)
+        out = self.net(image)
+        loss = self.criterion(out if isinstance(out, (list, tuple)) else [out], label)
         self.log(
             "train/loss",
             loss,
@@ -169,6 +219,19 @@ class SegmentationModule(pl.LightningModule):
             batch_size=batch["image"].shape[0],
         )
         return loss
+
+    def _rescale(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Multi-scale training: the batch at one of ``scales`` (a multiple of the network's stride)."""
+        scales = self.hparams.scales
+        if len(scales) <= 1 and scales[0] == 1.0:
+            return image, label
+        factor = scales[int(torch.randint(len(scales), (1,)))]
+        step = int(getattr(self.net, "divisor", 1))
+        size = [max(step, int(round(s * factor / step)) * step) for s in image.shape[-2:]]
+        if list(image.shape[-2:]) == size:
+            return image, label
+        image = F.interpolate(image, size=size, mode="bilinear", align_corners=False)
+        return image, F.interpolate(label, size=size, mode="nearest")
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         pred = self.predict_logits(batch["image"]).argmax(1)
@@ -211,7 +274,8 @@ class SegmentationModule(pl.LightningModule):
         case_id = batch["case_id"][0]
         for cls in classes:
             row = case_metrics(pred == cls, gt == cls, spacing, self.hparams.nsd_tolerance_mm)
-            self._test_rows.append({"case": case_id, "class": cls, **row})
+            test_set = batch["test_set"][0] if "test_set" in batch else ""
+            self._test_rows.append({"case": case_id, "test_set": test_set, "class": cls, **row})
         if self.hparams.save_predictions:
             save_nifti(self.results_path() / "predictions" / f"{case_id}.nii.gz", pred, label_img.affine)
 
@@ -230,25 +294,27 @@ class SegmentationModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         df = pd.DataFrame(
-            self._test_rows, columns=["case", "class", "dsc", "nsd", "hd95_mm", "gt_ml", "pred_ml"]
+            self._test_rows,
+            columns=["case", "test_set", "class", "dsc", "nsd", "hd95_mm", "gt_ml", "pred_ml"],
         )
         df = df.rename(columns={"nsd": f"nsd_{self.hparams.nsd_tolerance_mm:g}mm"})
         self._test_rows.clear()
         out = self.results_path()
+        metrics = ["dsc", f"nsd_{self.hparams.nsd_tolerance_mm:g}mm", "hd95_mm"]
+        sets = list(dict.fromkeys(df["test_set"]))  # the target's test cases come first, then extra test sets
+        summary = {}
+        for i, name in enumerate(sets or [""]):
+            part = df[df["test_set"] == name] if sets else df
+            prefix = "test" if i == 0 else f"test_{name}"
+            for c in metrics:
+                mean = float(part[c].mean()) if part[c].notna().any() else math.nan
+                summary[f"{prefix}/{c}_mean"], summary[f"{prefix}/{c}_std"] = mean, float(part[c].std())
+                self.log(f"{prefix}/{c}", mean, sync_dist=False)
+            summary[f"{prefix}/cases"] = int(part["case"].nunique())
+            summary[f"{prefix}/undefined_cases"] = int(part["dsc"].isna().sum())
         if self.trainer.is_global_zero:
             atomic_write_text(out / "per_case_test.csv", df.to_csv(index=False))
-            summary = {
-                f"test/{c}_{stat}": float(getattr(df[c], stat)())
-                for c in df.columns[2:5]
-                for stat in ("mean", "std")
-            }
-            summary["test/cases"] = int(df["case"].nunique())
-            summary["test/undefined_cases"] = int(df["dsc"].isna().sum())
             atomic_write_text(out / "test_metrics.json", json.dumps(summary, indent=1))
-        for key in df.columns[2:5]:
-            self.log(
-                f"test/{key}", float(df[key].mean()) if df[key].notna().any() else math.nan, sync_dist=False
-            )
         self.test_table = df
 
     # ------------------------------------------------------------- optimiser
