@@ -250,3 +250,50 @@ def test_short_training_on_synthetic_slices_improves_validation_dice(synthetic_r
     pred = nib.load(run / "predictions" / f"{per_case[0]['case']}.nii.gz")
     ref = nib.load(synthetic_root / "COVID-19-CT-Seg/Infection_Mask" / f"{per_case[0]['case']}.nii.gz")
     assert pred.shape == ref.shape and np.allclose(pred.affine, ref.affine, atol=1e-4)
+
+
+def test_slice_size_and_dimensions_checked_when_the_model_is_built(tmp_path):
+    from transferbench.training.module import SegmentationModule
+
+    net = NCoVSegNet(width=0.125, layers=(1, 1, 1, 1))
+    with pytest.raises(
+        ValueError, match=r"\(48, 48\) must be divisible by the network's total stride \(32, 32\)"
+    ):
+        SegmentationModule(net, roi_size=(48, 48))
+    with pytest.raises(ValueError, match=r"NCoVSegNet is 2D but data.patch_size is \(64, 64, 32\)"):
+        SegmentationModule(net, roi_size=(64, 64, 32))
+    torch.save(torchvision_resnet50_state(), tmp_path / "r50.pth")
+    gray = NCoVSegNet(in_channels=1)  # a grayscale stem cannot take an RGB ImageNet file
+    with pytest.raises(
+        TransferError, match=r"1 of .* tensors do not match.*conv1.weight has shape \[64, 3, 7, 7\]"
+    ):
+        load_imagenet_backbone(gray, tmp_path / "r50.pth")
+
+
+def test_backbone_transfer_and_imagenet_strategy(tmp_path):
+    """`encoder` moves only the backbone of a source nCoVSegNet; `imagenet` without a file fails clearly, or
+    records the stage as skipped when the sweep asks it to."""
+    from transferbench.strategies import create_strategy
+
+    torch.manual_seed(0)
+    source = NCoVSegNet(width=0.125, layers=(1, 1, 1, 1))
+    torch.save(source.state_dict(), tmp_path / "lidc.pt")
+    target = NCoVSegNet(width=0.125, layers=(1, 1, 1, 1))
+    fresh = {k: v.clone() for k, v in target.state_dict().items()}
+    strategy = create_strategy(
+        {
+            "name": "encoder",
+            "sources": ["lidc_idri"],
+            "freeze_encoder": True,
+            "pretrained": str(tmp_path / "lidc.pt"),
+        }
+    )
+    [report] = strategy.initialise(target)
+    sd, src = target.state_dict(), source.state_dict()
+    assert all(torch.equal(sd[k], src[k]) for k in sd if k.startswith("backbone."))
+    assert all(torch.equal(sd[k], fresh[k]) for k in sd if not k.startswith("backbone."))
+    assert not any(p.requires_grad for p in target.backbone.parameters()) and not report.missing
+    with pytest.raises(TransferError, match="needs `weights`"):
+        create_strategy({"name": "imagenet"}).initialise(target)
+    [skipped] = create_strategy({"name": "imagenet", "skip_if_missing": True}).initialise(target)
+    assert "skipped" in skipped.part and not skipped.loaded

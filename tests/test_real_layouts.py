@@ -81,6 +81,9 @@ def write_sources(root: Path) -> None:
         folder = root / "NSCLC_Pleural_Effusion" / c
         image = folder / (f"{c}.nii.gz" if i % 2 else "image.nii.gz")  # variant: the folder's only image
         _pair(image, folder / f"{c}_effusion_reviewer.nii.gz")
+    for i in (1, 2, 3):  # what `transferbench data prepare lidc_idri` writes
+        lidc = root / "LIDC-IDRI_nifti"
+        _pair(lidc / "images" / f"LIDC-IDRI-{i:04d}.nii.gz", lidc / "masks" / f"LIDC-IDRI-{i:04d}.nii.gz")
 
 
 @pytest.fixture(scope="module")
@@ -275,6 +278,7 @@ def test_fingerprint_and_target_spacing_from_it(tmp_path):
 
 def _sweep(args, env_root):
     env = {**os.environ, "TRANSFERBENCH_DATA": str(env_root), "WANDB_MODE": "disabled"}
+    env.pop("TRANSFERBENCH_IMAGENET", None)
     return subprocess.run(
         [sys.executable, "-m", "transferbench.cli.main", "sweep", *args],
         capture_output=True,
@@ -287,8 +291,14 @@ def test_covid_benchmark_sweep_plans_on_fixture_roots(benchmark_root):
     out = _sweep(["--config", "covid_benchmark", "--dry-run"], benchmark_root)
     assert out.returncode == 0, out.stderr
     assert "data: headers of every case checked, no problems" in out.stderr
-    assert "covid19_ct_seg 20, msd_lung_tumor 63, structseg_gtv 50, nsclc_pleural_effusion 78" in out.stderr
-    assert "435 runs = 15 pretraining + 420 target runs (1 model(s) x 5 fold(s) x 3 seed(s))" in out.stderr
+    assert (
+        "covid19_ct_seg 20, msd_lung_tumor 63, structseg_gtv 50, nsclc_pleural_effusion 78, lidc_idri 3"
+        in out.stderr
+    )
+    # 3D U-Net: 15 pretrainings + 420 target runs; nCoVSegNet: ImageNet -> LIDC and LIDC-only pretrainings
+    # per seed (6) + 5 strategies x 5 folds x 3 seeds (75)
+    assert "516 runs = 21 pretraining + 495 target runs (2 model(s) x 5 fold(s) x 3 seed(s))" in out.stderr
+    assert "ImageNet stages are skipped" in out.stderr  # $TRANSFERBENCH_IMAGENET unset
 
 
 def test_sweep_rejects_broken_data_at_planning(benchmark_root, tmp_path):

@@ -37,7 +37,7 @@ def load_imagenet_backbone(net: nn.Module, path: str | Path) -> KeyReport:
     return transfer_weights(
         net,
         state,
-        part="ImageNet backbone",
+        part="ImageNet backbone (ECA convs, GCA, DAF and heads stay fresh)",
         checkpoint=str(path),
         target_prefix=prefix,
         required=(prefix,),

@@ -79,7 +79,9 @@ def run_local(plan: Plan, jobs: int = 1, progress: Progress | None = None) -> di
     progress = progress or Progress(plan)
     progress.workers = max(1, jobs)
     results: dict[str, dict] = {}
-    pending = list(plan.runs)
+    # pretrainings first (in plan order, so a chain's stages stay in order): the fine-tunes waiting on them
+    # then fill every worker until the end instead of queueing behind a late pretraining
+    pending = sorted(plan.runs, key=lambda r: r.kind != "pretrain")
     if jobs <= 1:
         for run in pending:
             dep = _dep_failed(run, results)

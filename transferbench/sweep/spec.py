@@ -257,7 +257,10 @@ def load_spec(path: str | Path) -> SweepSpec:
         from transferbench.strategies.imagenet import IMAGENET_HELP
 
         imagenet = os.path.expandvars(str(imagenet))
-        if not Path(imagenet).is_file():
+        if "$" in imagenet:  # e.g. ${TRANSFERBENCH_IMAGENET} unset: an offline machine without the file
+            notes.append(f"imagenet_weights {imagenet} names an unset variable: ImageNet stages are skipped")
+            imagenet = None
+        elif not Path(imagenet).is_file():
             raise _fail(where, "imagenet_weights", f"{imagenet} not found; expected {IMAGENET_HELP}")
     elif any(e.config["name"] == "imagenet" or "imagenet" in e.config.get("chain", []) for e in strategies):
         notes.append("no imagenet_weights: ImageNet stages are skipped and marked so in the leaderboard")

@@ -85,6 +85,7 @@ class SegmentationModule(pl.LightningModule):
         self.net = self.strategy.build_net(net)
         self.transfer_reports: list[KeyReport] | None = None
         self.spatial_dims = int(getattr(self.net, "spatial_dims", 3))
+        self._check_geometry()
         if self.spatial_dims == 2:  # binary, one logit map per output (nCoVSegNet)
             self.criterion = deep_supervision_loss
         else:
@@ -109,23 +110,26 @@ class SegmentationModule(pl.LightningModule):
             )
         if self.spatial_dims == 2 and classes not in (None, 2):
             raise ValueError(f"a 2D binary network needs one lesion class; the dataset has {classes - 1}")
-        if len(self.hparams.roi_size) != self.spatial_dims:
-            raise ValueError(
-                f"{type(self.net).__name__} is {self.spatial_dims}D but data.patch_size is "
-                f"{tuple(self.hparams.roi_size)}: give {self.spatial_dims} values"
-            )
-        divisor = getattr(self.net, "divisor", None)
-        if isinstance(divisor, int):
-            divisor = (divisor,) * self.spatial_dims
-        if divisor is not None and any(r % d for r, d in zip(self.hparams.roi_size, divisor)):
-            raise ValueError(
-                f"patch/roi size {tuple(self.hparams.roi_size)} must be divisible by the network's total stride "
-                f"{tuple(divisor)} on every axis"
-            )
 
         if stage == "fit" and self.transfer_reports is None:
             self.transfer_reports = self.strategy.initialise(self.net)
             self._record_transfer()
+
+    def _check_geometry(self) -> None:
+        """Patch / slice size against the network, when the model is built (before any data or training)."""
+        roi = tuple(self.hparams.roi_size)
+        if len(roi) != self.spatial_dims:
+            raise ValueError(
+                f"{type(self.net).__name__} is {self.spatial_dims}D but data.patch_size is {roi}: give "
+                f"{self.spatial_dims} values"
+            )
+        divisor = getattr(self.net, "divisor", None)
+        if isinstance(divisor, int):
+            divisor = (divisor,) * self.spatial_dims
+        if divisor is not None and any(r % d for r, d in zip(roi, divisor)):
+            raise ValueError(
+                f"patch/roi size {roi} must be divisible by the network's total stride {tuple(divisor)} on every axis"
+            )
 
     def _record_transfer(self) -> None:
         """Key report and parameter counts: printed, logged as hyperparameters, written to ``transfer.json``."""
