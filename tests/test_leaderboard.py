@@ -142,3 +142,5 @@ def test_source_summary_ranks_sources_within_each_strategy():
         out.loc["a", "mean_rank"] == 1.5 and out.loc["b", "best_in"] == 1 and out.loc["a", "strategies"] == 2
     )
     assert list(out.index) == ["a", "b"]
+    empty = source_summary(pd.DataFrame(columns=["model", "strategy", "source"]), ["a"])  # every run failed
+    assert empty.empty and "mean_dsc_diff" in empty.columns

@@ -11,7 +11,7 @@ from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 
 from transferbench.data.cache import PreprocessedCache, default_cache_dir
 from transferbench.data.fingerprint import dataset_fingerprint
-from transferbench.data.io import DataError, check_pair, inspect_pair
+from transferbench.data.io import DataError, inspect_pair
 from transferbench.data.sources import Case, Source, create_source
 from transferbench.data.splits import covid_fold, source_split
 from transferbench.data.synthetic import is_prepared, prepare_synthetic
@@ -204,9 +204,12 @@ class CTSegDataModule(pl.LightningDataModule):
         self.cases = self.resolve_cases()
         needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
         keys = needed.get(stage, ("train", "val", "test"))
+        # headers here; voxels too for test cases, which are read from disk (training cases get their deep
+        # check when first cached)
+        deep = set(self.cases["test"]) if "test" in keys else set()
         problems = []
         for c in {c for k in keys for c in self.cases[k]}:
-            problems += inspect_pair(c.image, c.label, self.sources[c.source].label_values, deep=False)[1]
+            problems += inspect_pair(c.image, c.label, self.sources[c.source].label_values, deep=c in deep)[1]
         if problems:
             raise DataError(
                 f"{len(problems)} problem(s) in the data of this run (run `transferbench data check` for a "
@@ -218,9 +221,6 @@ class CTSegDataModule(pl.LightningDataModule):
             self._train_weights = self.sampling_weights(self.cases["train"])
         if stage in (None, "fit", "validate"):
             self._val = self._load_all(cache, self.cases["val"])
-        if stage in (None, "test", "predict"):
-            for c in self.cases["test"]:
-                check_pair(c.image, c.label, self.sources[c.source].label_values)
 
     def _load_all(self, cache: PreprocessedCache, cases: list[Case]) -> list[dict]:
         """Preprocess (or read from the cache) every case; every failing case is named in one error."""

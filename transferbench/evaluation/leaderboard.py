@@ -131,6 +131,8 @@ def source_summary(board: pd.DataFrame, singles: Sequence[str]) -> pd.DataFrame:
     """Which source helps most, per model: over the strategies run with each single source, the mean
     paired difference to ``scratch``, the mean rank of the source among the single sources within a
     strategy (1 = best DSC) and in how many strategies it ranks first."""
+    if "dsc_diff" not in board:  # no finished target run: nothing to compare yet
+        board = board.assign(dsc_diff=pd.Series(dtype=float), dsc_mean=pd.Series(dtype=float))
     rows = board[board["source"].isin(singles) & board["dsc_diff"].notna()].copy()
     if rows.empty:
         return pd.DataFrame(

@@ -158,7 +158,7 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
         ]
     atomic_write_text(results_dir / "leaderboard.csv", board.to_csv(index=False))
     singles = [label for label, members in info.get("sources", {}).items() if len(members) == 1]
-    sources = source_summary(board, singles) if len(board) else source_summary(board.iloc[:0], singles)
+    sources = source_summary(board, singles)
     atomic_write_text(results_dir / "sources.csv", sources.to_csv(index=False))
     atomic_write_text(results_dir / "leaderboard.md", leaderboard_markdown(info, board, runs, extra, sources))
     if figures and not main.empty:

@@ -126,6 +126,7 @@ class Planner:
     def __init__(self, spec: SweepSpec) -> None:
         self.spec = spec
         self.runs: list[Run] = []
+        self._by_id: dict[str, Run] = {}
         self._pretrain: dict[tuple, str] = {}
         self.results_dir = Path(spec.results_dir)
         self.data_id = synthetic_params() if spec.prepare_synthetic else None
@@ -177,8 +178,9 @@ class Planner:
                 }
             },
         )
-        if run.id not in {r.id for r in self.runs}:
+        if run.id not in self._by_id:
             self.runs.append(run)
+            self._by_id[run.id] = run
         return run
 
     def pretraining(self, model, need: PretrainNeed) -> str:
@@ -248,9 +250,8 @@ class Planner:
         from transferbench.strategies.imagenet import SKIPPED
 
         notes = [SKIPPED] if strategy.get("name") == "imagenet" and strategy.get("skip_if_missing") else []
-        by_id = {r.id: r for r in self.runs}
         for d in deps:
-            notes += [n for n in by_id[d].notes if n not in notes]
+            notes += [n for n in self._by_id[d].notes if n not in notes]
         return notes
 
     def _source_label(self, name: str) -> str:

@@ -264,8 +264,9 @@ def load_spec(path: str | Path) -> SweepSpec:
             raise _fail(where, "imagenet_weights", f"{imagenet} not found; expected {IMAGENET_HELP}")
     elif any(e.config["name"] == "imagenet" or "imagenet" in e.config.get("chain", []) for e in strategies):
         notes.append("no imagenet_weights: ImageNet stages are skipped and marked so in the leaderboard")
+    model_labels = {m.label for m in models}
     for e in strategies:
-        unknown = [m for m in e.models or [] if m not in {m.label for m in models}]
+        unknown = [label for label in e.models or [] if label not in model_labels]
         if unknown:
             raise _fail(where, f"strategies.{e.label}.models", f"unknown model(s) {unknown}")
     budget = raw.get("budget") or {}
