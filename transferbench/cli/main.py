@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib import resources
-from pathlib import Path
+
+from transferbench.configs import packaged_configs
+from transferbench.errors import TransferbenchError
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -38,23 +39,28 @@ Data and registries:
 """
 
 
-def packaged_configs() -> dict[str, Path]:
-    folder = resources.files("transferbench.configs")
-    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
-
-
 def _resolve_config_names(args: list[str]) -> list[str]:
-    """Let ``--config synthetic_unet3d`` name a packaged config when no such file exists."""
+    """``--config synthetic_unet3d`` may name a packaged config when no such file exists, and a config may
+    name its network by registry name (``model.net: unet3d``): such a file is passed on resolved."""
+    import yaml
+
+    from transferbench.config import read_yaml
+    from transferbench.configs import find_config
+    from transferbench.models.registry import resolve_model_names
+
     out = list(args)
-    configs = packaged_configs()
     for i, a in enumerate(out[:-1]):
-        if a in ("--config", "-c") and not Path(out[i + 1]).exists() and out[i + 1] in configs:
-            out[i + 1] = str(configs[out[i + 1]])
+        if a not in ("--config", "-c") or (path := find_config(out[i + 1])) is None:
+            continue
+        out[i + 1] = str(path)
+        cfg = read_yaml(path)
+        resolved = resolve_model_names(cfg)
+        if resolved != cfg:  # jsonargparse takes the config's text in place of its path
+            out[i + 1] = yaml.safe_dump(resolved, sort_keys=False)
     return out
 
 
-def _data_main(argv: list[str]) -> int:
-    from transferbench.data import DataError
+def _data_parser() -> argparse.ArgumentParser:
     from transferbench.data.sources import list_sources
 
     parser = argparse.ArgumentParser(prog="transferbench data")
@@ -87,6 +93,13 @@ def _data_main(argv: list[str]) -> int:
             cmd.add_argument("--quick", action="store_true", help="headers only (what a sweep checks)")
         else:
             cmd.add_argument("--cache-dir", default=None, help="where fingerprints are stored")
+    return parser
+
+
+def _data_main(argv: list[str]) -> int:
+    from transferbench.data.sources import SOURCES
+
+    parser = _data_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "prepare" and args.name == "synthetic":
@@ -131,23 +144,17 @@ def _data_main(argv: list[str]) -> int:
             fp = dataset_fingerprint(args.name, cases, args.cache_dir or default_cache_dir(args.root))
             print(json.dumps(fp, indent=1))
         else:
-            from transferbench.data.sources import _SOURCES
-
-            for name, cls in sorted(_SOURCES.items()):
+            for name, cls in SOURCES.items():
                 print(f"{name:24s} {cls.description}")
                 if args.verbose:
                     print("\n".join(f"{'':24s}   - {line}" for line in cls.accepted))
-    except DataError as err:
+    except TransferbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
 
 
 def _sweep_main(argv: list[str]) -> int:
-    from transferbench.data import DataError
-    from transferbench.strategies import StrategyError
-    from transferbench.sweep.spec import SpecError
-
     parser = argparse.ArgumentParser(prog="transferbench sweep")
     parser.add_argument("--config", default="synthetic", help="sweep YAML, or a packaged sweep name")
     parser.add_argument("--launcher", choices=["local", "submitit"], default=None)
@@ -161,7 +168,7 @@ def _sweep_main(argv: list[str]) -> int:
 
     try:
         failed = run_sweep(args.config, args.launcher, args.jobs, args.cluster, args.dry_run)
-    except (SpecError, DataError, StrategyError) as err:
+    except TransferbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 1 if failed else 0
@@ -192,12 +199,11 @@ def _evaluate_main(argv: list[str]) -> int:
     parser.add_argument("--tolerance-mm", type=float, default=3.0)
     parser.add_argument("--out", default=None, help="CSV to write (default: print)")
     args = parser.parse_args(argv)
-    from transferbench.data import DataError
     from transferbench.evaluation.evaluate import evaluate_folder
 
     try:
         df = evaluate_folder(args.pred, args.ref, args.tolerance_mm, args.out)
-    except DataError as err:
+    except TransferbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.out is None:
@@ -217,13 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command in LIGHTNING_COMMANDS:
-        from transferbench.cli.lightning import run_lightning
-        from transferbench.data import DataError
-        from transferbench.strategies import StrategyError
+        from transferbench.training.cli import run_lightning
 
         try:
             run_lightning([command, *_resolve_config_names(rest)])
-        except (DataError, StrategyError) as err:
+        except TransferbenchError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         return 0
@@ -236,15 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     if command == "evaluate":
         return _evaluate_main(rest)
     if command == "models":
-        from transferbench.models.registry import model_descriptions
+        from transferbench.models import MODELS
 
-        for name, desc in model_descriptions().items():
+        for name, desc in MODELS.describe().items():
             print(f"{name:16s} {desc}")
         return 0
     if command == "strategies":
-        from transferbench.strategies import strategy_descriptions
+        from transferbench.strategies import STRATEGIES
 
-        for name, desc in strategy_descriptions().items():
+        for name, desc in STRATEGIES.describe().items():
             print(f"{name:14s} {desc}")
         return 0
     if command == "configs":

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 
-from transferbench.data.io import atomic_write_bytes, check_pair
+from transferbench.data.io import check_pair
 from transferbench.data.sources import Case
 from transferbench.data.transforms import preprocess_transforms
+from transferbench.files import atomic_write_bytes
 
 PREPROCESS_VERSION = 2
 

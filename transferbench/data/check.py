@@ -11,9 +11,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transferbench.data.io import DataError, inspect_pair
+from transferbench.data.io import inspect_pair
 from transferbench.data.sources import create_source
 from transferbench.data.splits import benchmark_splits
+from transferbench.errors import DataError
 
 
 def split_case_ids(source: str) -> list[str]:
@@ -78,11 +79,6 @@ class DatasetReport:
         else:
             lines.append("  no problems found")
         return "\n".join(lines)
-
-    def raise_if_problems(self) -> None:
-        if self.problems:
-            head = f"{self.base or self.root}: {len(self.problems)} problem(s) in {self.source}"
-            raise DataError(head + ":\n" + "\n".join(f"  - {path}: {msg}" for path, msg in self.problems))
 
 
 def check_dataset(

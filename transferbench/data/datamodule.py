@@ -11,7 +11,7 @@ from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 
 from transferbench.data.cache import PreprocessedCache, default_cache_dir
 from transferbench.data.fingerprint import dataset_fingerprint
-from transferbench.data.io import DataError, inspect_pair
+from transferbench.data.io import inspect_pair
 from transferbench.data.sources import Case, Source, create_source
 from transferbench.data.splits import covid_fold, source_split
 from transferbench.data.synthetic import is_prepared, prepare_synthetic
@@ -20,6 +20,7 @@ from transferbench.data.transforms import (
     train_patch_transforms,
     train_slice_transforms,
 )
+from transferbench.errors import DataError
 
 TARGET = "covid19_ct_seg"
 

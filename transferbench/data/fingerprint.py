@@ -13,9 +13,10 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from transferbench.data.io import atomic_write_text, load_nifti, read_array
+from transferbench.data.intensity import HU_WINDOW, storage_of
+from transferbench.data.io import load_nifti, read_array
 from transferbench.data.sources import Case
-from transferbench.data.transforms import HU_WINDOW, storage_of
+from transferbench.files import atomic_write_text
 
 FINGERPRINT_VERSION = 1
 SAMPLES_PER_CASE = 10_000  # foreground voxels sampled per case for the intensity statistics (nnU-Net's 10k)

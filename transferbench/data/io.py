@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
-
-class DataError(ValueError):
-    """A problem with the data on disk; the message names the file and what was expected."""
+from transferbench.data.intensity import storage_of
+from transferbench.errors import DataError
+from transferbench.files import atomic_path
 
 
 def load_nifti(path: str | Path) -> nib.Nifti1Image:
@@ -49,8 +45,6 @@ def inspect_pair(
     Headers: both readable, same shape and affine (within ``atol_mm``). With ``deep`` also the voxels:
     complete (not truncated), finite, intensities stored as HU or 0..255, label values in ``label_values``.
     """
-    from transferbench.data.transforms import storage_of  # transforms import this module
-
     image_path, label_path = Path(image_path), Path(label_path)
     summary: dict = {}
     problems: list[tuple[Path, str]] = []
@@ -68,49 +62,48 @@ def inspect_pair(
         summary["shape"] = tuple(int(v) for v in img.shape[:3])
         summary["spacing"] = tuple(float(v) for v in img.header.get_zooms()[:3])
     if img is not None and lab is not None:
-        if img.shape[:3] != lab.shape[:3] or len(img.shape) != len(lab.shape):
-            problems.append(
-                (
-                    label_path,
-                    f"label shape {lab.shape} does not match image {image_path.name} shape {img.shape}",
-                )
-            )
-        elif not np.allclose(img.affine, lab.affine, atol=atol_mm):
-            problems.append(
-                (
-                    label_path,
-                    f"label affine does not match image {image_path.name} (image spacing "
-                    f"{tuple(round(float(v), 4) for v in img.header.get_zooms()[:3])}, label spacing "
-                    f"{tuple(round(float(v), 4) for v in lab.header.get_zooms()[:3])}; max difference "
-                    f"{np.abs(img.affine - lab.affine).max():.4g})",
-                )
-            )
+        problems += _header_problems(img, lab, image_path, label_path, atol_mm)
     if not deep:
         return summary, problems
     image = attempt(image_path, lambda: read_array(image_path, img)) if img is not None else None
     if image is not None:
-        finite = np.isfinite(image)
-        if not finite.all():
-            problems.append((image_path, f"{int((~finite).sum())} voxels are NaN or infinite"))
-        elif image.size:
-            summary["intensity"] = (float(image.min()), float(image.max()))
-            try:
-                summary["storage"] = storage_of(image, str(image_path))
-            except DataError as err:
-                problems.append((image_path, str(err).removeprefix(f"{image_path}: ")))
+        problems += [(image_path, m) for m in _image_problems(image, str(image_path), summary)]
     label = attempt(label_path, lambda: read_array(label_path, lab)) if lab is not None else None
     if label is not None:
         values = set(np.unique(label).astype(int).tolist())
         summary["labels"] = sorted(values)
         if not np.allclose(label, np.round(label)) or not values <= label_values:
-            problems.append(
-                (
-                    label_path,
-                    f"unexpected label values {sorted(values - label_values)}; expected a subset of "
-                    f"{sorted(label_values)}",
-                )
-            )
+            message = f"unexpected label values {sorted(values - label_values)}; expected a subset of "
+            problems.append((label_path, message + f"{sorted(label_values)}"))
     return summary, problems
+
+
+def _header_problems(img, lab, image_path: Path, label_path: Path, atol_mm: float) -> list[tuple[Path, str]]:
+    """Image and label must share shape and affine (the label belongs to this image's grid)."""
+    if img.shape[:3] != lab.shape[:3] or len(img.shape) != len(lab.shape):
+        return [
+            (label_path, f"label shape {lab.shape} does not match image {image_path.name} shape {img.shape}")
+        ]
+    if not np.allclose(img.affine, lab.affine, atol=atol_mm):
+        zooms = [tuple(round(float(v), 4) for v in x.header.get_zooms()[:3]) for x in (img, lab)]
+        return [(label_path, f"label affine does not match image {image_path.name} (image spacing {zooms[0]}, "
+                 f"label spacing {zooms[1]}; max difference {np.abs(img.affine - lab.affine).max():.4g})")]  # fmt: skip
+    return []
+
+
+def _image_problems(image: np.ndarray, name: str, summary: dict) -> list[str]:
+    """Voxels finite and stored as HU or 0..255; the intensity range and storage go into ``summary``."""
+    finite = np.isfinite(image)
+    if not finite.all():
+        return [f"{int((~finite).sum())} voxels are NaN or infinite"]
+    if not image.size:
+        return []
+    summary["intensity"] = (float(image.min()), float(image.max()))
+    try:
+        summary["storage"] = storage_of(image, name)
+    except DataError as err:
+        return [str(err).removeprefix(f"{name}: ")]
+    return []
 
 
 def check_pair(
@@ -124,32 +117,6 @@ def check_pair(
     if problems:
         raise DataError("; ".join(f"{path}: {msg}" for path, msg in problems))
     return summary
-
-
-@contextmanager
-def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path in ``path``'s folder; on success rename it to ``path``, else delete it.
-
-    Readers never see half a file, and an interrupted write leaves nothing behind.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def save_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> None:

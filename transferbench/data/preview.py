@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 
+from transferbench.data.intensity import HU_WINDOW  # noqa: E402
 from transferbench.data.sources import create_source  # noqa: E402
-from transferbench.data.transforms import HU_WINDOW  # noqa: E402
 
 PANELS = (
     ("covid19_ct_seg", "coronacases_001", "COVID-19 (coronacases, HU)"),

@@ -6,7 +6,7 @@ import json
 from functools import cache
 from importlib import resources
 
-from transferbench.data.io import DataError
+from transferbench.errors import DataError
 
 SPLIT_FILE = "covid19_ct_seg_benchmark.json"
 

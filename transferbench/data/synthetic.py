@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, ornt_transform
 
-from transferbench.data.io import DataError, atomic_write_text, save_nifti
+from transferbench.data.intensity import HU_WINDOW
+from transferbench.data.io import save_nifti
 from transferbench.data.phantom import Scanner, make_phantom
 from transferbench.data.sources import create_source
 from transferbench.data.splits import benchmark_splits, source_split
-from transferbench.data.transforms import HU_WINDOW
+from transferbench.errors import DataError
+from transferbench.files import atomic_write_text
 
 GENERATOR_VERSION = 3  # 2: effusion in the pleural space (displaces the lung); 3: + unlabelled NSCLC tumour
 MANIFEST = "synthetic_manifest.json"

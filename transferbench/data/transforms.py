@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 
-import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.transforms import (
@@ -29,23 +28,7 @@ from monai.transforms import (
     SpatialPadd,
 )
 
-from transferbench.data.io import DataError
-
-HU_WINDOW = (-1250.0, 250.0)
-BODY_THRESHOLD = 0.2  # normalised intensity of about -950 HU: separates air from the body
-
-
-def storage_of(image: torch.Tensor | np.ndarray, name: str = "image") -> str:
-    """``"u8"`` for volumes stored as 0..255, ``"hu"`` for raw Hounsfield units; else a clear error."""
-    lo, hi = float(image.min()), float(image.max())
-    if lo >= 0.0 and hi <= 255.0:
-        return "u8"
-    if lo <= -500.0 and hi <= 4095.0:
-        return "hu"
-    raise DataError(
-        f"{name}: intensity range [{lo:.1f}, {hi:.1f}] matches neither CT in HU (minimum below -500, air) "
-        "nor 0..255 windowed storage"
-    )
+from transferbench.data.intensity import BODY_THRESHOLD, HU_WINDOW, storage_of
 
 
 class CTNormalized(MapTransform):

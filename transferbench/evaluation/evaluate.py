@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from transferbench.data.io import DataError, atomic_write_text, load_nifti, read_array
+from transferbench.data.io import load_nifti, read_array
+from transferbench.errors import DataError
 from transferbench.evaluation.metrics import case_metrics
+from transferbench.files import atomic_write_text
 
 
 def _by_case(folder: Path) -> dict[str, Path]:

@@ -4,7 +4,7 @@ curves and prediction overlays. Written atomically as PNG into ``<results>/figur
 from __future__ import annotations
 
 import io
-import json
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +14,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from transferbench.data.io import atomic_write_bytes  # noqa: E402
+from transferbench.files import atomic_write_bytes  # noqa: E402
+from transferbench.run_folder import RunFolder  # noqa: E402
+
+Curves = dict[str, list]  # run id -> [(epoch, validation Dice), ...]
 
 
 def _save(fig, path: Path) -> None:
@@ -63,7 +66,7 @@ def distributions(per_case: pd.DataFrame, model: str, path: Path) -> None:
     _save(fig, path)
 
 
-def learning_curves(results_dir: Path, runs: pd.DataFrame, model: str, path: Path) -> None:
+def learning_curves(val_curves: Curves, runs: pd.DataFrame, model: str, path: Path) -> None:
     r = runs[(runs.model == model) & (runs.kind == "finetune") & (runs.status == "done")]
     if r.empty:
         return
@@ -71,8 +74,7 @@ def learning_curves(results_dir: Path, runs: pd.DataFrame, model: str, path: Pat
     for strategy, g in r.groupby("strategy"):
         curves = {}
         for run_id in g["id"]:
-            res = json.loads((results_dir / "runs" / run_id / "result.json").read_text())
-            for epoch, dice in res["val_curve"]:
+            for epoch, dice in val_curves.get(run_id, []):
                 curves.setdefault(epoch + 1, []).append(dice)
         if curves:
             xs = sorted(curves)
@@ -85,7 +87,12 @@ def learning_curves(results_dir: Path, runs: pd.DataFrame, model: str, path: Pat
 
 
 def overlays(
-    results_dir: Path, info: dict, per_case: pd.DataFrame, board: pd.DataFrame, model: str, path: Path
+    folder_of: Callable[[str], RunFolder],
+    info: dict,
+    per_case: pd.DataFrame,
+    board: pd.DataFrame,
+    model: str,
+    path: Path,
 ) -> None:
     """Three test cases of the first fold and seed: image, reference, scratch and the best strategy."""
     import nibabel as nib
@@ -117,12 +124,7 @@ def overlays(
         for ax, (name, run_id) in zip(row, [("reference", None), ("scratch", base[base.case == case].run.iloc[0]),
                                             (f"{best.strategy} / {best.source}", top[top.case == case].run.iloc[0])]):  # fmt: skip
             ax.imshow(np.rot90(img[:, :, z]), cmap="gray")
-            mask = (
-                gt
-                if run_id is None
-                else np.asarray(ras(results_dir / "runs" / run_id / "predictions" / f"{case}.nii.gz").dataobj)
-                > 0
-            )
+            mask = gt if run_id is None else np.asarray(ras(folder_of(run_id).prediction(case)).dataobj) > 0
             if mask[:, :, z].any():
                 ax.contour(
                     np.rot90(mask[:, :, z]), levels=[0.5], colors="r" if run_id else "lime", linewidths=0.8
@@ -134,14 +136,20 @@ def overlays(
 
 
 def write_figures(
-    results_dir: Path, info: dict, per_case: pd.DataFrame, board: pd.DataFrame, runs: pd.DataFrame
+    out: Path,
+    info: dict,
+    per_case: pd.DataFrame,
+    board: pd.DataFrame,
+    runs: pd.DataFrame,
+    val_curves: Curves,
+    folder_of: Callable[[str], RunFolder],
 ) -> None:
-    out = results_dir / "figures"
+    """Every figure into ``out``; ``folder_of`` gives a run's folder (its stored predictions)."""
     for model in sorted(per_case["model"].unique()):
         heatmap(board, model, out / f"{model}_diff_heatmap.png")
         distributions(per_case, model, out / f"{model}_per_case_dsc.png")
-        learning_curves(results_dir, runs, model, out / f"{model}_learning_curves.png")
+        learning_curves(val_curves, runs, model, out / f"{model}_learning_curves.png")
         try:
-            overlays(results_dir, info, per_case, board, model, out / f"{model}_overlays.png")
+            overlays(folder_of, info, per_case, board, model, out / f"{model}_overlays.png")
         except (FileNotFoundError, OSError, KeyError, IndexError) as err:  # predictions or data not present
             print(f"overlays skipped for {model}: {err}")

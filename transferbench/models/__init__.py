@@ -1,7 +1,18 @@
-"""Networks (plain ``nn.Module``s); the LightningModule that trains them lives in ``training``."""
+"""Networks (plain ``nn.Module``s declaring the ``SegmentationNet`` contract); ``training`` trains them."""
 
+from transferbench.models.base import SegmentationNet
+from transferbench.models.hybrid import HybridUNet3D
 from transferbench.models.ncovsegnet import NCoVSegNet
-from transferbench.models.registry import create_model, list_models, model_entrypoint, register_model
+from transferbench.models.registry import MODELS, create_model, list_models, register_model
 from transferbench.models.unet3d import UNet3D
 
-__all__ = ["NCoVSegNet", "UNet3D", "create_model", "list_models", "model_entrypoint", "register_model"]
+__all__ = [
+    "MODELS",
+    "HybridUNet3D",
+    "NCoVSegNet",
+    "SegmentationNet",
+    "UNet3D",
+    "create_model",
+    "list_models",
+    "register_model",
+]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from transferbench.models.registry import register_model
 from transferbench.models.unet3d import UNet3D, UNetDecoder, UNetEncoder, UNetHeads
 
 
@@ -39,6 +40,7 @@ class SelectiveFusion(nn.Module):
         return w[:, 0] * dedicated + w[:, 1] * adapted
 
 
+@register_model("hybrid_unet3d")
 class HybridUNet3D(UNetHeads):
     """UNet3D with two encoders of identical shape, a fusion unit per scale and one decoder.
 
@@ -46,11 +48,11 @@ class HybridUNet3D(UNetHeads):
     ``adapted`` encoder takes the weights of a source model's ``encoder``.
     """
 
-    key_to_encoder = ("dedicated.", "adapted.")
-    key_to_adapted = "adapted."
+    key_to_encoder = ("dedicated.", "adapted.", "fusion.")
+    key_to_adapted = ("adapted.",)
     key_to_source_encoder = UNet3D.key_to_encoder  # where the adapted weights sit in a source checkpoint
-    key_to_decoder = "decoder."
-    key_to_head = ("head.", "aux_heads.")
+    tiny_kwargs = {"in_channels": 1, "out_channels": 2, "features": (4, 8, 16), "kernel_sizes": (3, 3, 3),
+                   "strides": (1, 2, 2)}  # fmt: skip
 
     def __init__(
         self,
@@ -64,6 +66,7 @@ class HybridUNet3D(UNetHeads):
         fusion_min_hidden: int = 32,
     ) -> None:
         super().__init__()
+        self.in_channels = in_channels
         self.dedicated = UNetEncoder(in_channels, features, kernel_sizes, strides)
         self.adapted = UNetEncoder(in_channels, features, kernel_sizes, strides)
         self.fusion = nn.ModuleList(

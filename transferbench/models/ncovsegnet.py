@@ -15,6 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transferbench.models.base import SegmentationNet
+from transferbench.models.registry import register_model
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESNET50_LAYERS = (3, 4, 6, 3)
@@ -151,7 +154,8 @@ class DAF(nn.Module):
         return self.relu(self.up_bn(self.up(high)) + fused)
 
 
-class NCoVSegNet(nn.Module):
+@register_model("ncovsegnet")
+class NCoVSegNet(SegmentationNet):
     """nCoVSegNet. ``forward`` returns the four deep-supervision logit maps (1 channel, input size), finest
     (the prediction) first; in eval mode only the prediction.
 
@@ -162,11 +166,17 @@ class NCoVSegNet(nn.Module):
         deep_supervision: return all four outputs in training mode.
     """
 
-    key_to_encoder = "backbone."
+    key_to_encoder = ("backbone.",)
     key_to_decoder = ("gca", "daf")
-    key_to_head = "heads."
+    key_to_head = ("heads.",)
     spatial_dims = 2
-    divisor = 32
+    pretrained_backbone = "resnet50"
+    tiny_kwargs = {"width": 0.125, "layers": (1, 1, 1, 1)}
+    num_classes = 2  # one lesion logit: background and lesion
+
+    @property
+    def divisor(self) -> tuple[int, int]:
+        return (32, 32)
 
     def __init__(
         self,
@@ -188,6 +198,8 @@ class NCoVSegNet(nn.Module):
         self.heads = nn.ModuleList(nn.Conv2d(c, 1, 1) for c in (c1 // 2, c2 // 2, c3 // 2, c4 // 2))
         self.deep_supervision = deep_supervision
         self.in_channels = in_channels
+        if in_channels == 3:  # a CT slice repeated to RGB, normalised as the ImageNet backbone expects
+            self.input_mean, self.input_std = IMAGENET_MEAN, IMAGENET_STD
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -195,7 +207,7 @@ class NCoVSegNet(nn.Module):
                 f"nCoVSegNet expects (B, {self.in_channels}, H, W) slices, got {tuple(x.shape)}"
                 + (" (a grayscale slice: repeat it to 3 channels)" if x.ndim == 4 and x.shape[1] == 1 else "")
             )
-        if x.shape[-1] % self.divisor or x.shape[-2] % self.divisor:
+        if any(s % d for s, d in zip(x.shape[-2:], self.divisor)):
             raise ValueError(
                 f"nCoVSegNet input size {tuple(x.shape[-2:])} must be divisible by {self.divisor}"
             )

@@ -1,58 +1,59 @@
-"""timm-style model registry: ``@register_model`` on a builder, ``create_model(name, **kwargs)``."""
+"""The model registry (the package's one mechanism): ``@register_model(name)`` on a ``SegmentationNet``.
+
+Configs may name a network by its registry name (``model.net: unet3d`` or ``class_path: unet3d`` with
+``init_args``); :func:`resolve_model_names` turns it into the import path LightningCLI instantiates.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from typing import Any
 
-from torch import nn
+from transferbench.errors import RegistryError
+from transferbench.models.base import SegmentationNet
+from transferbench.registry import Registry
 
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
+MODELS: Registry[type[SegmentationNet]] = Registry("model")
 
 
-def register_model(name: str) -> Callable:
-    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _MODELS:
-            raise ValueError(f"model {name!r} is registered twice")
-        _MODELS[name] = fn
-        return fn
-
-    return wrap
+def register_model(name: str):
+    return MODELS.register(name)
 
 
 def list_models() -> list[str]:
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
-def model_entrypoint(name: str) -> Callable[..., nn.Module]:
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; registered: {', '.join(list_models())}")
-    return _MODELS[name]
+def create_model(name: str, **kwargs: Any) -> SegmentationNet:
+    """Build a registered model; unset (None) arguments fall back to the class defaults."""
+    return MODELS.create(name, **kwargs)
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-    """Build a registered model; unset (None) arguments fall back to the builder's defaults."""
-    return model_entrypoint(name)(**{k: v for k, v in kwargs.items() if v is not None})
+def class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _describe(fn: Callable) -> str:
-    return (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+def resolve_model_names(config: dict) -> dict:
+    """``config`` with a registry name in ``model.net`` replaced by the class's import path."""
+    net = (config.get("model") or {}).get("net")
+    if isinstance(net, str):
+        net = {"class_path": net}
+    if not isinstance(net, dict) or "." in str(net.get("class_path", ".")):
+        return config
+    full = class_path(MODELS.get(str(net["class_path"])))
+    return {**config, "model": {**config["model"], "net": {**net, "class_path": full}}}
 
 
-def model_descriptions() -> dict[str, str]:
-    return {name: _describe(fn) for name, fn in sorted(_MODELS.items())}
-
-
-@register_model("unet3d")
-def unet3d(**kwargs) -> nn.Module:
-    """nnU-Net style 3D U-Net (presets: benchmark, cpu_small, tiny)."""
-    from transferbench.models.unet3d import UNet3D
-
-    return UNet3D(**kwargs)
-
-
-@register_model("ncovsegnet")
-def ncovsegnet(**kwargs) -> nn.Module:
-    """nCoVSegNet 2D: ECA-ResNet-50, GCA, DAF (width / layers options for CPU runs)."""
-    from transferbench.models.ncovsegnet import NCoVSegNet
-
-    return NCoVSegNet(**kwargs)
+def network_class(config: dict) -> type:
+    """The network class a config's ``model.net`` names (registry name or import path)."""
+    net = (resolve_model_names(config).get("model") or {}).get("net") or {}
+    path = net.get("class_path") if isinstance(net, dict) else None
+    if not path:
+        raise RegistryError("the config has no model.net.class_path")
+    module, _, attr = str(path).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError):
+        raise RegistryError(
+            f"unknown network class {path!r}; registered models: {', '.join(list_models())}"
+        ) from None

@@ -17,6 +17,9 @@ import torch
 from monai.networks.blocks.dynunet_block import UnetBasicBlock, UnetOutBlock, UnetUpBlock
 from torch import nn
 
+from transferbench.models.base import SegmentationNet
+from transferbench.models.registry import register_model
+
 Triple = Sequence[int] | int
 
 NORM = ("INSTANCE", {"affine": True})
@@ -93,8 +96,11 @@ class UNetDecoder(nn.Module):
         return outs
 
 
-class UNetHeads(nn.Module):
+class UNetHeads(SegmentationNet):
     """Output head and deep-supervision heads shared by the U-Net variants."""
+
+    key_to_decoder = ("decoder.",)
+    key_to_head = ("head.", "aux_heads.")
 
     def _build_heads(self, encoder: UNetEncoder, out_channels: int, deep_supervision: bool) -> None:
         f = encoder.features
@@ -103,7 +109,7 @@ class UNetHeads(nn.Module):
         aux_features = list(reversed(f[:-1]))[-1 - n_aux : -1]
         self.aux_heads = nn.ModuleList(UnetOutBlock(3, c, out_channels) for c in reversed(aux_features))
         self.deep_supervision = deep_supervision
-        self.out_channels = out_channels
+        self.out_channels = self.num_classes = out_channels
         self._strides = list(encoder.strides)
 
     @property
@@ -123,6 +129,7 @@ class UNetHeads(nn.Module):
         return [logits, *aux]
 
 
+@register_model("unet3d")
 class UNet3D(UNetHeads):
     """nnU-Net style 3D U-Net (Isensee et al., Nature Methods 2021) with deep supervision.
 
@@ -137,9 +144,8 @@ class UNet3D(UNetHeads):
     that axis; output ``(B, out_channels, X, Y, Z)``.
     """
 
-    key_to_encoder = "encoder."
-    key_to_decoder = "decoder."
-    key_to_head = ("head.", "aux_heads.")
+    key_to_encoder = ("encoder.",)
+    tiny_kwargs = {"preset": "tiny"}
 
     def __init__(
         self,
@@ -162,6 +168,7 @@ class UNet3D(UNetHeads):
             kernel_sizes if kernel_sizes is not None else base.get("kernel_sizes", [3] * len(features))
         )
         strides = strides if strides is not None else base.get("strides", [1] + [2] * (len(features) - 1))
+        self.in_channels = in_channels
         self.encoder = UNetEncoder(in_channels, features, kernel_sizes, strides)
         self.decoder = UNetDecoder(self.encoder)
         self._build_heads(self.encoder, out_channels, deep_supervision)

@@ -11,35 +11,26 @@ from transferbench.strategies import (  # noqa: F401  (registration side effects
     source_only,
 )
 from transferbench.strategies.base import (
+    STRATEGIES,
     PretrainNeed,
     Strategy,
     create_strategy,
     list_strategies,
     register_strategy,
     strategy_class,
-    strategy_descriptions,
 )
-from transferbench.strategies.transfer import (
-    KeyReport,
-    StrategyError,
-    TransferError,
-    freeze,
-    read_state_dict,
-    transfer_weights,
-)
+from transferbench.strategies.transfer import KeyReport, freeze, read_state_dict, transfer_weights
 
 __all__ = [
+    "STRATEGIES",
     "KeyReport",
     "PretrainNeed",
     "Strategy",
-    "StrategyError",
-    "TransferError",
     "create_strategy",
     "freeze",
     "list_strategies",
     "read_state_dict",
     "register_strategy",
     "strategy_class",
-    "strategy_descriptions",
     "transfer_weights",
 ]

@@ -30,12 +30,10 @@ from typing import Any, ClassVar, Literal
 import yaml
 from torch import nn
 
-from transferbench.strategies.transfer import (
-    KeyReport,
-    StrategyError,
-    read_state_dict,
-    transfer_weights,
-)
+from transferbench.data.sources import list_sources
+from transferbench.errors import StrategyError
+from transferbench.registry import Registry
+from transferbench.strategies.transfer import KeyReport, read_state_dict, transfer_weights
 
 
 @dataclass(frozen=True)
@@ -66,15 +64,13 @@ class PretrainNeed:
         seed = f", seed {self.seed}" if self.seed is not None else ""
         return f"{who}pretrained on {stages}{extra}{seed}"
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
-
-def _prefixes(net: nn.Module, attr: str) -> tuple[str, ...]:
-    value = getattr(net, attr, None)
-    if value is None:
+def prefixes(net: nn.Module, attr: str) -> tuple[str, ...]:
+    """The key prefixes ``net`` declares under ``attr`` (``key_to_encoder``, ...; see ``SegmentationNet``)."""
+    value = tuple(getattr(net, attr, None) or ())
+    if not value:
         raise StrategyError(f"{type(net).__name__} does not declare `{attr}`, which this strategy needs")
-    return (value,) if isinstance(value, str) else tuple(value)
+    return value
 
 
 @dataclass
@@ -96,8 +92,6 @@ class Strategy:
     chain: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from transferbench.data.sources import list_sources
-
         if isinstance(self.sources, str):
             self.sources = [self.sources]
         self.sources = list(self.sources)
@@ -184,39 +178,28 @@ class Strategy:
     ) -> KeyReport:
         """Transfer from ``path``; the ``*_attr`` name a prefix attribute of the network (``key_to_encoder``)."""
         state = read_state_dict(path)
-        src = _prefixes(net, source_attr)[0] if source_attr else ""
-        dst = _prefixes(net, target_attr)[0] if target_attr else ""
-        required = tuple(p for a in required_attrs for p in _prefixes(net, a))
+        src = prefixes(net, source_attr)[0] if source_attr else ""
+        dst = prefixes(net, target_attr)[0] if target_attr else ""
+        required = tuple(p for a in required_attrs for p in prefixes(net, a))
         return transfer_weights(
             net, state, part=part, checkpoint=path, source_prefix=src, target_prefix=dst, required=required
         )
 
 
-_STRATEGIES: dict[str, type[Strategy]] = {}
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
 
 
 def register_strategy(cls: type[Strategy]) -> type[Strategy]:
-    """Class decorator: make ``cls`` available by its ``name`` to configs, sweeps and the CLI."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} needs a `name`")
-    if cls.name in _STRATEGIES:
-        raise ValueError(f"strategy {cls.name!r} is registered twice")
-    _STRATEGIES[cls.name] = dataclass(cls) if "__dataclass_fields__" not in cls.__dict__ else cls
-    return _STRATEGIES[cls.name]
+    """Class decorator: make ``cls`` (made a dataclass) available by its ``name`` to configs, sweeps, CLI."""
+    return STRATEGIES.register()(dataclass(cls) if "__dataclass_fields__" not in cls.__dict__ else cls)
 
 
 def list_strategies() -> list[str]:
-    return sorted(_STRATEGIES)
+    return STRATEGIES.names()
 
 
 def strategy_class(name: str) -> type[Strategy]:
-    if name not in _STRATEGIES:
-        raise StrategyError(f"unknown strategy {name!r}; registered: {', '.join(list_strategies())}")
-    return _STRATEGIES[name]
-
-
-def strategy_descriptions() -> dict[str, str]:
-    return {n: (c.__doc__ or "").strip().splitlines()[0] for n, c in sorted(_STRATEGIES.items())}
+    return STRATEGIES.get(name)
 
 
 LIST_ARGS = ("sources", "chain")
@@ -240,7 +223,7 @@ def create_strategy(config: dict[str, Any] | Strategy | None) -> Strategy:
     name = config.pop("name", None)
     if not name:
         raise StrategyError(f"strategy config needs a `name`; registered: {', '.join(list_strategies())}")
-    cls = strategy_class(name)
+    cls = STRATEGIES.get(name)
     params = {k: p for k, p in inspect.signature(cls).parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD}
     unknown = sorted(set(config) - set(params))
     if unknown:

@@ -6,8 +6,9 @@ from typing import Any
 
 from torch import nn
 
-from transferbench.strategies.base import PretrainNeed, Strategy, _prefixes, register_strategy
-from transferbench.strategies.transfer import KeyReport, StrategyError, freeze
+from transferbench.errors import StrategyError
+from transferbench.strategies.base import PretrainNeed, Strategy, prefixes, register_strategy
+from transferbench.strategies.transfer import KeyReport, freeze
 
 
 @register_strategy
@@ -48,11 +49,11 @@ class EncoderTransfer(Strategy):
             required_attrs=("key_to_encoder",),
         )
         if self.freeze_encoder:
-            freeze(net.get_submodule(_prefixes(net, "key_to_encoder")[0].rstrip(".")))
+            freeze(net.get_submodule(prefixes(net, "key_to_encoder")[0].rstrip(".")))
         return [report]
 
     def param_groups(self, net: nn.Module) -> list[dict[str, Any]]:
-        prefix = _prefixes(net, "key_to_encoder")
+        prefix = prefixes(net, "key_to_encoder")
         enc = [p for k, p in net.named_parameters() if p.requires_grad and k.startswith(prefix)]
         rest = [p for k, p in net.named_parameters() if p.requires_grad and not k.startswith(prefix)]
         groups = [{"params": rest, "lr_scale": 1.0}]

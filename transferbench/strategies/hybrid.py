@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from torch import nn
 
+from transferbench.errors import StrategyError
 from transferbench.models.hybrid import HybridUNet3D
 from transferbench.models.unet3d import UNet3D
 from transferbench.strategies.base import PretrainNeed, Strategy, register_strategy
-from transferbench.strategies.transfer import KeyReport, StrategyError, freeze
+from transferbench.strategies.transfer import KeyReport, freeze
 
 
 @register_strategy

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from torch import nn
 
+from transferbench.errors import TransferError
 from transferbench.strategies.base import Strategy, register_strategy
-from transferbench.strategies.transfer import KeyReport, TransferError, read_state_dict, transfer_weights
+from transferbench.strategies.transfer import KeyReport, read_state_dict, transfer_weights
 
 IMAGENET_HELP = (
     "a torchvision-format ResNet-50 ImageNet state dict, e.g. torchvision's IMAGENET1K_V1 weights "
@@ -30,9 +31,9 @@ def load_imagenet_backbone(net: nn.Module, path: str | Path) -> KeyReport:
     path = Path(path)
     if not path.is_file():
         raise TransferError(f"{path}: ImageNet weight file not found. Expected {IMAGENET_HELP}.")
-    prefix = getattr(net, "key_to_encoder", None)
-    if prefix != "backbone.":
+    if getattr(net, "pretrained_backbone", None) != "resnet50":
         raise TransferError(f"{type(net).__name__} has no ResNet-50 backbone to take ImageNet weights")
+    prefix = net.key_to_encoder[0]
     state = read_state_dict(path)
     return transfer_weights(
         net,
@@ -69,7 +70,7 @@ class ImageNetInit(Strategy):
 
     def initialise(self, net: nn.Module) -> list[KeyReport]:
         if self.skipped():
-            return [KeyReport(SKIPPED, str(self.weights or ""), "", getattr(net, "key_to_encoder", "") or "")]
+            return [KeyReport(SKIPPED, str(self.weights or ""), "", (net.key_to_encoder or ("",))[0])]
         if self.weights is None:
             raise TransferError(f"strategy 'imagenet' needs `weights`: the path of {IMAGENET_HELP}")
         return [load_imagenet_backbone(net, self.weights)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from transferbench.errors import StrategyError
 from transferbench.strategies.base import Strategy, register_strategy
-from transferbench.strategies.transfer import StrategyError
 
 
 @register_strategy

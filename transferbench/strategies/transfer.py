@@ -18,15 +18,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from transferbench.errors import TransferError
+
 LIGHTNING_NET_PREFIX = "net."
-
-
-class StrategyError(ValueError):
-    """A strategy configuration that cannot work; raised before any training."""
-
-
-class TransferError(StrategyError):
-    """A checkpoint cannot give a strategy what it needs; the message names the file and the keys."""
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

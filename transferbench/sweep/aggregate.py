@@ -1,18 +1,17 @@
 """Turn stored runs into ``per_case.csv``, ``runs.csv``, ``leaderboard.csv`` / ``.md`` and figures.
 
-Reads only what the runs wrote (``plan.json`` and each run's ``result.json`` / ``per_case_test.csv``), so
-``transferbench leaderboard RESULTS_DIR`` rebuilds everything identically without training anything.
+Reads only what the runs wrote, through the results store (``plan.json`` and each run's ``result.json`` /
+``per_case_test.csv``), so ``transferbench leaderboard RESULTS_DIR`` rebuilds everything identically
+without training anything.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
-from transferbench.data.io import atomic_write_text
 from transferbench.evaluation.leaderboard import (
     build_leaderboard,
     epochs_to_reach,
@@ -20,13 +19,14 @@ from transferbench.evaluation.leaderboard import (
     to_markdown,
 )
 from transferbench.evaluation.reference import reference_for
-from transferbench.sweep.execute import FAILED, read_result
+from transferbench.files import atomic_write_text
+from transferbench.sweep.plan import Plan
+from transferbench.sweep.store import ResultsStore
 
-PLAN_FILE = "plan.json"
 META = ["model", "strategy", "source", "fold", "seed"]
 
 
-def write_plan(plan, results_dir: Path) -> None:
+def write_plan(plan: Plan, store: ResultsStore) -> None:
     """Store what the sweep planned (and how to read it) beside its runs."""
     spec = plan.spec
     info = {
@@ -38,11 +38,9 @@ def write_plan(plan, results_dir: Path) -> None:
         "synthetic": spec.prepare_synthetic or (Path(spec.data_root) / "synthetic_manifest.json").is_file(),
         "strategies": {e.label: e.config["name"] for e in spec.strategies},
         "sources": {k: spec.source_members(k) for k in [*spec.sources, *spec.source_sets]},
-        "runs": [
-            {k: v for k, v in r.to_dict().items() if k not in ("overlay", "base_config")} for r in plan.runs
-        ],
+        "runs": [r.describe() for r in plan.runs],
     }
-    atomic_write_text(results_dir / PLAN_FILE, json.dumps(info, indent=1))
+    store.write_plan(info)
 
 
 def _relative(path: str) -> str:
@@ -53,22 +51,16 @@ def _relative(path: str) -> str:
         return path
 
 
-def collect(results_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """(plan info, per-case table, runs table) from a results folder."""
-    path = results_dir / PLAN_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: not a sweep results folder (no {PLAN_FILE}; run `transferbench sweep`)"
-        )
-    info = json.loads(path.read_text())
-    runs_dir = results_dir / "runs"
+def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict[str, dict]]:
+    """(plan info, per-case table, runs table, finished runs' records by id) from a results folder."""
+    info = store.read_plan()
     records, frames = [], []
-    results = {r["id"]: read_result(runs_dir / r["id"]) for r in info["runs"]}
+    results = {r["id"]: store.result(r["id"]) for r in info["runs"]}
     for r in info["runs"]:
         res = results[r["id"]]
-        failed = runs_dir / r["id"] / FAILED
-        status = "done" if res else ("failed" if failed.is_file() else "not run")
-        error = json.loads(failed.read_text()).get("error", "") if (status == "failed") else ""
+        failure = None if res else store.failure(r["id"])
+        status = "done" if res else ("failed" if failure is not None else "not run")
+        error = failure.get("error", "") if failure is not None else ""
         dep_wall = _chain_wall(r["id"], info, results)
         records.append(
             {
@@ -86,9 +78,8 @@ def collect(results_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
                 "notes": "; ".join(r.get("notes", [])),
             }
         )
-        per_case = runs_dir / r["id"] / "per_case_test.csv"
-        if res and r["kind"] == "finetune" and per_case.is_file():
-            df = pd.read_csv(per_case)
+        df = store.folder(r["id"]).per_case() if res and r["kind"] == "finetune" else None
+        if df is not None:
             for k in reversed(META):
                 df.insert(0, k, r[k])
             df["run"] = r["id"]
@@ -111,7 +102,7 @@ def collect(results_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
         key=lambda c: c.map(order) if c.name == "test_set" else c,
         kind="stable",
     ).reset_index(drop=True)
-    return info, per_case, runs
+    return info, per_case, runs, {k: v for k, v in results.items() if v}
 
 
 def _chain_wall(run_id: str, info: dict, results: dict) -> float:
@@ -132,7 +123,8 @@ def _chain_wall(run_id: str, info: dict, results: dict) -> float:
 def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     """Write per_case.csv, runs.csv, leaderboard.csv, leaderboard.md (and figures); returns the leaderboard."""
     results_dir = Path(results_dir)
-    info, per_case, runs = collect(results_dir)
+    store = ResultsStore(results_dir)
+    info, per_case, runs, results = collect(store)
     atomic_write_text(results_dir / "per_case.csv", per_case.to_csv(index=False))
     atomic_write_text(results_dir / "runs.csv", runs.to_csv(index=False))
     target_runs = runs[runs.kind == "finetune"]
@@ -164,7 +156,8 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     if figures and not main.empty:
         from transferbench.evaluation.figures import write_figures
 
-        write_figures(results_dir, info, main, board, runs)
+        curves = {run_id: res["val_curve"] for run_id, res in results.items()}
+        write_figures(results_dir / "figures", info, main, board, runs, curves, store.folder)
     return board
 
 

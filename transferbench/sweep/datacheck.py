@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from transferbench.data.check import DatasetReport, check_dataset
-from transferbench.data.io import DataError
+from transferbench.errors import DataError
 from transferbench.sweep.spec import SweepSpec
 
 

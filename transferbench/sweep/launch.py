@@ -1,7 +1,8 @@
 """Launchers: run a plan locally (sequential or N processes) or on Slurm through submitit.
 
-Both hand each run to ``execute_run``, which skips finished runs and resumes interrupted ones, so any
-launcher can be stopped and started again. A run whose dependency failed is recorded as failed without
+Both take the plan's ``Run`` objects and hand each to ``execute_run``, which skips finished runs and
+resumes interrupted ones, so any launcher can be stopped and started again. Finished runs are found once,
+up front, through the results store. A run whose dependency failed is recorded as failed without
 training; every other run still goes ahead.
 """
 
@@ -14,8 +15,9 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from transferbench.sweep.execute import _failed, execute_run, read_result, worker_init
+from transferbench.sweep.execute import execute_run, worker_init
 from transferbench.sweep.plan import Plan, Run
+from transferbench.sweep.store import ResultsStore
 
 
 class Progress:
@@ -60,39 +62,51 @@ def _fmt(seconds: float) -> str:
     return f"{m}m{s:02d}s"
 
 
-def _dep_failed(run: Run, results: dict[str, dict]) -> str | None:
-    for d in run.deps:
-        if d in results and results[d]["status"] != "done":
-            return d
-    return None
+class Book:
+    """The launcher's ledger: results so far, through the store, with progress lines."""
 
+    def __init__(self, plan: Plan, progress: Progress | None) -> None:
+        self.store = ResultsStore(plan.spec.results_dir)
+        self.progress = progress or Progress(plan)
+        self.results: dict[str, dict] = {}
 
-def _skip_record(run: Run, dep: str, results_dir: str | Path, error: str | None = None) -> dict:
-    """Record (in ``failed.json``) a run that cannot train because a run it needs failed."""
-    return _failed(
-        run.folder(results_dir), run.to_dict(), error or f"not run: its pretraining {dep} failed", 0.0
-    )
+    def pending(self, runs: list[Run]) -> list[Run]:
+        """The runs that have not finished; finished ones are booked as skipped (one read each)."""
+        todo = []
+        for run in runs:
+            done = self.store.result(run)
+            if done is None:
+                todo.append(run)
+            else:
+                self.book(run, {**done, "skipped": True})
+        return todo
+
+    def book(self, run: Run, result: dict) -> None:
+        self.results[run.id] = result
+        self.progress.finished(run, result)
+
+    def blocked(self, run: Run, error: str | None = None) -> bool:
+        """Book ``run`` as failed when a run it needs failed (or ``error`` says why); True if so."""
+        dep = next((d for d in run.deps if d in self.results and self.results[d]["status"] != "done"), None)
+        if dep is None and error is None:
+            return False
+        self.book(run, self.store.record_failed(run, error or f"not run: its pretraining {dep} failed"))
+        return True
 
 
 def run_local(plan: Plan, jobs: int = 1, progress: Progress | None = None) -> dict[str, dict]:
     """Run the plan on this machine; ``jobs`` > 1 runs that many processes, each with its share of cores."""
-    progress = progress or Progress(plan)
-    progress.workers = max(1, jobs)
-    results: dict[str, dict] = {}
+    book = Book(plan, progress)
+    book.progress.workers = max(1, jobs)
     # pretrainings first (in plan order, so a chain's stages stay in order): the fine-tunes waiting on them
     # then fill every worker until the end instead of queueing behind a late pretraining
-    pending = sorted(plan.runs, key=lambda r: r.kind != "pretrain")
+    pending = book.pending(sorted(plan.runs, key=lambda r: r.kind != "pretrain"))
     if jobs <= 1:
         for run in pending:
-            dep = _dep_failed(run, results)
-            if dep:
-                results[run.id] = _skip_record(run, dep, plan.spec.results_dir)
-            else:
-                if read_result(run.folder(plan.spec.results_dir)) is None:
-                    progress.started(run)
-                results[run.id] = execute_run(run.to_dict())
-            progress.finished(run, results[run.id])
-        return results
+            if not book.blocked(run):
+                book.progress.started(run)
+                book.book(run, execute_run(run))
+        return book.results
     threads = max(1, (os.cpu_count() or 1) // jobs)
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=worker_init, initargs=(threads,)) as pool:
@@ -101,24 +115,18 @@ def run_local(plan: Plan, jobs: int = 1, progress: Progress | None = None) -> di
             for run in list(pending):
                 if len(running) >= jobs:
                     break
-                dep = _dep_failed(run, results)
-                if dep:
+                if book.blocked(run):
                     pending.remove(run)
-                    results[run.id] = _skip_record(run, dep, plan.spec.results_dir)
-                    progress.finished(run, results[run.id])
-                elif all(d in results for d in run.deps):
+                elif all(d in book.results for d in run.deps):
                     pending.remove(run)
-                    if read_result(run.folder(plan.spec.results_dir)) is None:
-                        progress.started(run)
-                    running[pool.submit(execute_run, run.to_dict(), threads)] = run
+                    book.progress.started(run)
+                    running[pool.submit(execute_run, run, threads)] = run
             if not running:
                 continue
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
-                run = running.pop(fut)
-                results[run.id] = fut.result()
-                progress.finished(run, results[run.id])
-    return results
+                book.book(running.pop(fut), fut.result())
+    return book.results
 
 
 def run_submitit(
@@ -132,57 +140,39 @@ def run_submitit(
     """
     import submitit
 
-    progress = progress or Progress(plan)
-    folder = Path(plan.spec.results_dir) / "submitit"
-    executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+    book = Book(plan, progress)
+    executor = submitit.AutoExecutor(folder=str(Path(plan.spec.results_dir) / "submitit"), cluster=cluster)
     executor.update_parameters(**(parameters or {}))
-    results: dict[str, dict] = {}
-    levels = plan.levels()
     is_slurm = executor.cluster == "slurm"
     submitted: list[tuple[list[Run], list]] = []
     previous_ids: list[str] = []
-    for level in levels:
-        todo = [r for r in level if read_result(r.folder(plan.spec.results_dir)) is None]
-        for r in level:
-            if r not in todo:
-                results[r.id] = {**read_result(r.folder(plan.spec.results_dir)), "skipped": True}  # type: ignore[dict-item]
-                progress.finished(r, results[r.id])
+    for level in plan.levels():
+        todo = book.pending(level)
         if not is_slurm:
-            runnable = []
-            for r in todo:
-                dep = _dep_failed(r, results)
-                if dep:
-                    results[r.id] = _skip_record(r, dep, plan.spec.results_dir)
-                    progress.finished(r, results[r.id])
-                else:
-                    runnable.append(r)
-            todo = runnable
+            todo = [r for r in todo if not book.blocked(r)]
         if not todo:
             continue
         if is_slurm and previous_ids:
             executor.update_parameters(
                 slurm_additional_parameters={"dependency": "afterany:" + ":".join(previous_ids)}
             )
-        jobs = executor.map_array(execute_run, [r.to_dict() for r in todo])
+        jobs = executor.map_array(execute_run, todo)
         for r in todo:
-            progress.started(r)
+            book.progress.started(r)
         if is_slurm:
             previous_ids = [j.job_id for j in jobs]
             submitted.append((todo, jobs))
         else:
             for r, job in zip(todo, jobs):
-                results[r.id] = _job_result(r, job, plan.spec.results_dir)
-                progress.finished(r, results[r.id])
+                _collect(book, r, job)
     for todo, jobs in submitted:
         for r, job in zip(todo, jobs):
-            results[r.id] = _job_result(r, job, plan.spec.results_dir)
-            progress.finished(r, results[r.id])
-    return results
+            _collect(book, r, job)
+    return book.results
 
 
-def _job_result(run: Run, job, results_dir: str | Path) -> dict:
+def _collect(book: Book, run: Run, job) -> None:
     try:
-        return job.result()
+        book.book(run, job.result())
     except Exception as err:  # noqa: BLE001 - a job that died (e.g. killed by the scheduler) is a failed run
-        error = f"job {job.job_id} failed: {(str(err).splitlines() or [''])[0][:300]}"
-        return _skip_record(run, "", results_dir, error)
+        book.blocked(run, f"job {job.job_id} failed: {(str(err).splitlines() or [''])[0][:300]}")

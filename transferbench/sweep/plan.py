@@ -1,9 +1,10 @@
 """Planner: expand a sweep spec into pretraining and fine-tuning runs with dependencies.
 
 Each distinct pretraining (model, source set, label pooling, chain, seed) appears once and is shared by
-every run that needs it, whatever its strategy or fold. A run id is a stable hash of what determines the
-run (its resolved configuration without output paths, and the ids of the runs it starts from), so a
-re-run finds finished work and an edited spec only re-plans what changed.
+every run that needs it, whatever its strategy or fold: one pretraining's optimiser steps count once in the
+sweep's cost, however many runs start from it. A run id is a stable hash of what determines the run (its
+:class:`RunConfig` identity and the ids of the runs it starts from), so a re-run finds finished work and an
+edited spec only re-plans what changed.
 """
 
 from __future__ import annotations
@@ -11,20 +12,26 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from transferbench.config import deep_merge
 from transferbench.data.synthetic import synthetic_params
+from transferbench.errors import SpecError
+from transferbench.models.registry import network_class
+from transferbench.run_folder import RunFolder
 from transferbench.strategies import PretrainNeed, create_strategy, strategy_class
-from transferbench.sweep.spec import SpecError, SweepSpec, deep_merge
+from transferbench.strategies.imagenet import SKIPPED
+from transferbench.sweep.spec import ModelEntry, StrategyEntry, SweepSpec
+from transferbench.training.run_config import RunConfig
+
+IDENTITY_FIELDS = ("kind", "model", "strategy", "source", "fold", "seed")
 
 
 @dataclass
 class Run:
-    """One ``fit`` of the sweep: its id, its config overlay on ``base_config`` and what it depends on."""
+    """One ``fit`` of the sweep: its id, its resolved configuration and the runs it starts from."""
 
     id: str
     kind: str  # "pretrain" or "finetune"
@@ -33,16 +40,19 @@ class Run:
     source: str
     fold: int | None
     seed: int
-    base_config: str
-    overlay: dict[str, Any]
+    config: RunConfig
+    results_dir: str
     deps: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. an ImageNet stage skipped for want of weights
 
-    def folder(self, results_dir: str | Path) -> Path:
-        return Path(results_dir) / "runs" / self.id
+    def record(self, status: str) -> dict[str, Any]:
+        """The fields that say which run a record belongs to."""
+        return {"id": self.id, "status": status, **{k: getattr(self, k) for k in IDENTITY_FIELDS}}
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def describe(self) -> dict[str, Any]:
+        """What ``plan.json`` stores of the run."""
+        return {"id": self.id, **{k: getattr(self, k) for k in IDENTITY_FIELDS}, "deps": self.deps,
+                "notes": self.notes}  # fmt: skip
 
 
 @dataclass
@@ -59,7 +69,7 @@ class Plan:
             [r for r in self.runs if level[r.id] == i] for i in range(max(level.values(), default=-1) + 1)
         ]
 
-    def summary(self, naive: int | None = None) -> str:
+    def summary(self) -> str:
         kinds = Counter(r.kind for r in self.runs)
         users = Counter(d for r in self.runs for d in r.deps)
         lines = [
@@ -87,107 +97,59 @@ def _hash(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def _base(path: str) -> dict:
-    return yaml.safe_load(Path(path).read_text()) or {}
-
-
-def _identity(run: Run) -> dict:
-    """What determines a run's outcome: its resolved config minus output locations, plus its inputs."""
-    cfg = deep_merge(_base(run.base_config), run.overlay)
-    trainer = dict(cfg.get("trainer") or {})
-    for k in ("default_root_dir", "logger", "enable_progress_bar"):
-        trainer.pop(k, None)
-    data = {
-        k: v
-        for k, v in (cfg.get("data") or {}).items()
-        if k not in ("root", "cache_dir", "prepare_synthetic", "num_workers")
-    }
-    strategy = {k: v for k, v in (cfg.get("strategy") or {}).items() if k != "pretrained"}
-    model = {
-        k: v for k, v in (cfg.get("model") or {}).items() if k not in ("save_predictions", "results_dir")
-    }
-    return {
-        "kind": run.kind,
-        "label": run.strategy,
-        "trainer": trainer,
-        "data": data,
-        "model": model,
-        "strategy": strategy,
-        "seed": cfg.get("seed_everything"),
-        "deps": run.deps,
-    }
-
-
 def _slug(*parts: Any) -> str:
     return "-".join(str(p) for p in parts if p not in (None, "", "-")).replace("/", "_")
 
 
 class Planner:
+    """Builds the runs of a spec, pretrainings first; ``plan()`` returns them."""
+
     def __init__(self, spec: SweepSpec) -> None:
         self.spec = spec
-        self.runs: list[Run] = []
-        self._by_id: dict[str, Run] = {}
+        self.runs: dict[str, Run] = {}  # by id, in planning order (dependencies first)
         self._pretrain: dict[tuple, str] = {}
-        self.results_dir = Path(spec.results_dir)
         self.data_id = synthetic_params() if spec.prepare_synthetic else None
 
-    def _common(self, model, seed: int, phase: str) -> dict:
+    def _config(self, model: ModelEntry, seed: int, phase: str, strategy: dict, settings: dict) -> RunConfig:
         spec = self.spec
-        overlay = deep_merge(model.overrides, spec.overrides)
-        overlay = deep_merge(overlay, spec.budget.get(phase, {}))
-        return deep_merge(
-            overlay,
-            {
-                "seed_everything": seed,
-                "trainer": {"enable_progress_bar": False},
-                "data": {"root": spec.data_root, "prepare_synthetic": False},
-            },
+        common = {"trainer": {"enable_progress_bar": False}, "data": {"root": spec.data_root, "prepare_synthetic": False}}  # fmt: skip
+        return RunConfig(
+            base_config=model.base_config,
+            overrides=spec.model_overrides(model),
+            budget=spec.budget.get(phase, {}),
+            strategy=strategy,
+            seed=seed,
+            settings=deep_merge(common, settings),
         )
 
     def _add(self, run: Run, tags: list[str]) -> Run:
-        run.id = _slug(
-            {"pretrain": "pre", "finetune": "ft"}[run.kind],
-            run.model,
-            run.strategy,
-            run.source,
-            f"f{run.fold}" if run.fold is not None else "",
-            f"s{run.seed}",
-            _hash({**_identity(run), "data_id": self.data_id}),
+        """Give ``run`` its id (from its identity) and output location; plan it once."""
+        identity = {**run.config.identity(), "kind": run.kind, "label": run.strategy, "deps": run.deps,
+                    "data_id": self.data_id}  # fmt: skip
+        fold = f"f{run.fold}" if run.fold is not None else ""
+        kind = {"pretrain": "pre", "finetune": "ft"}[run.kind]
+        run.id = _slug(kind, run.model, run.strategy, run.source, fold, f"s{run.seed}", _hash(identity))
+        folder = self.store_folder(run.id)
+        run.config = run.config.with_output(
+            str(folder.path), {"group": self.spec.name, "name": run.id, "tags": tags}
         )
-        folder = str(run.folder(self.results_dir))
-        run.overlay = deep_merge(
-            run.overlay,
-            {
-                "trainer": {
-                    "default_root_dir": folder,
-                    "logger": [
-                        {
-                            "class_path": "pytorch_lightning.loggers.CSVLogger",
-                            "init_args": {"save_dir": folder, "name": "logs", "flush_logs_every_n_steps": 1},
-                        },
-                        {
-                            "class_path": "transferbench.training.loggers.WandbLogger",
-                            "init_args": {
-                                "save_dir": folder,
-                                "group": self.spec.name,
-                                "name": run.id,
-                                "tags": tags,
-                            },
-                        },
-                    ],
-                }
-            },
-        )
-        if run.id not in self._by_id:
-            self.runs.append(run)
-            self._by_id[run.id] = run
-        return run
+        run.notes = self._notes(run.config.strategy, run.deps)
+        return self.runs.setdefault(run.id, run)
 
-    def pretraining(self, model, need: PretrainNeed) -> str:
+    def store_folder(self, run_id: str) -> RunFolder:
+        return RunFolder(Path(self.spec.results_dir) / "runs" / run_id)
+
+    def checkpoint(self, run_id: str) -> str:
+        return str(self.store_folder(run_id).last_checkpoint)
+
+    def pretraining(self, model: ModelEntry, need: PretrainNeed) -> str:
         """Id of the run that trains ``need`` (planned once, with its own chain before it)."""
         key = (model.label, need.sources, need.labels, need.chain, need.seed)
-        if key in self._pretrain:
-            return self._pretrain[key]
+        if key not in self._pretrain:
+            self._pretrain[key] = self._plan_pretraining(model, need).id
+        return self._pretrain[key]
+
+    def _plan_pretraining(self, model: ModelEntry, need: PretrainNeed) -> Run:
         deps: list[str] = []
         strategy: dict[str, Any] = {"name": "scratch"}
         if need.chain and need.chain[-1] == "imagenet":
@@ -202,43 +164,24 @@ class Planner:
             strategy = {"name": "finetune", "sources": [need.chain[-1]]}
             if need.chain[:-1]:
                 strategy["chain"] = list(need.chain[:-1])
-            strategy["pretrained"] = str(
-                Path(self.results_dir) / "runs" / deps[0] / "checkpoints" / "last.ckpt"
-            )
-        overlay = self._common(model, need.seed or 0, "pretrain")
-        overlay = deep_merge(
-            overlay, {"data": need.data_args(), "strategy": strategy, "test_after_fit": False}
+            strategy["pretrained"] = self.checkpoint(deps[0])
+        settings: dict[str, Any] = {"data": need.data_args(), "test_after_fit": False}
+        per_source = need.labels == "per_source" and len(need.sources) > 1
+        if per_source:
+            settings["model"] = {"net": {"init_args": {"out_channels": 1 + len(need.sources)}}}
+        label = "+".join(self.spec.source_label(s) for s in need.sources) + (
+            "_per_source" if per_source else ""
         )
-        if need.labels == "per_source" and len(need.sources) > 1:
-            overlay = deep_merge(
-                overlay, {"model": {"net": {"init_args": {"out_channels": 1 + len(need.sources)}}}}
-            )
-        label = "+".join(self._source_label(s) for s in need.sources)
-        if need.labels == "per_source" and len(need.sources) > 1:
-            label += "_per_source"
-        run = Run(
-            "",
-            "pretrain",
-            model.label,
-            "pretrain",
-            label,
-            None,
-            need.seed or 0,
-            model.base_config,
-            overlay,
-            deps,
-        )
-        if need.chain:
-            label = ">".join([*need.chain, label])
-            run.source = label
-        run.notes = self._notes(strategy, deps)
-        run = self._add(run, [model.label, "pretrain", label, f"seed{need.seed}"])
-        self._pretrain[key] = run.id
-        return run.id
+        source = ">".join([*need.chain, label]) if need.chain else label
+        config = self._config(model, need.seed or 0, "pretrain", strategy, settings)
+        run = Run("", "pretrain", model.label, "pretrain", source, None, need.seed or 0, config,
+                  self.spec.results_dir, deps)  # fmt: skip
+        return self._add(run, [model.label, "pretrain", source, f"seed{need.seed}"])
 
-    def _imagenet(self, model) -> dict[str, Any]:
+    def _imagenet(self, model: ModelEntry) -> dict[str, Any]:
         """The ImageNet stage's strategy for ``model``: the sweep's weights file, or skipped without one."""
-        if not _has_imagenet_backbone(model):
+        cls = network_class(self.spec.model_config(model))
+        if getattr(cls, "pretrained_backbone", None) != "resnet50":
             raise SpecError(
                 f"{self.spec.path}: model {model.label!r} has no ResNet-50 backbone for an ImageNet stage"
             )
@@ -247,97 +190,56 @@ class Planner:
 
     def _notes(self, strategy: dict[str, Any], deps: list[str]) -> list[str]:
         """Notes of this run: an ImageNet stage it skips, and those of the runs it starts from."""
-        from transferbench.strategies.imagenet import SKIPPED
-
         notes = [SKIPPED] if strategy.get("name") == "imagenet" and strategy.get("skip_if_missing") else []
         for d in deps:
-            notes += [n for n in self._by_id[d].notes if n not in notes]
+            notes += [n for n in self.runs[d].notes if n not in notes]
         return notes
 
-    def _source_label(self, name: str) -> str:
-        for label, src in self.spec.sources.items():
-            if src == name:
-                return label
-        return name
-
-    def _source_keys(self, entry) -> list[str | None]:
+    def _source_keys(self, entry: StrategyEntry) -> list[str | None]:
         cls = strategy_class(entry.config["name"])
-        keys = entry.sources if entry.sources is not None else [*self.spec.sources, *self.spec.source_sets]
-        fits = []
-        for key in keys:
-            n = len(self.spec.source_members(key))
-            if n >= cls.min_sources and (cls.max_sources is None or n <= cls.max_sources):
-                fits.append(key)
         if cls.max_sources == 0:
             return [None]
+        keys = entry.sources if entry.sources is not None else [*self.spec.sources, *self.spec.source_sets]
+        fits = [
+            key
+            for key in keys
+            if cls.min_sources <= len(self.spec.source_members(key))
+            and (cls.max_sources is None or len(self.spec.source_members(key)) <= cls.max_sources)
+        ]
         if not fits:
             raise SpecError(
                 f"{self.spec.path}: `strategies` entry {entry.label!r} fits none of the sources / source sets"
             )
         return fits
 
-    def plan(self) -> Plan:
+    def _target_runs(self, model: ModelEntry, seed: int, entry: StrategyEntry, key: str | None) -> None:
+        """The target runs of one strategy entry on one source (set): one per fold."""
         spec = self.spec
-        for model in spec.models:
-            for seed in spec.seeds:
-                for entry in spec.strategies:
-                    if entry.models is not None and model.label not in entry.models:
-                        continue
-                    for key in self._source_keys(entry):
-                        members = spec.source_members(key) if key else []
-                        strategy = create_strategy({**entry.config, "sources": members})
-                        deps = [self.pretraining(model, n) for n in strategy.needs(model.label, seed)]
-                        cfg = {**entry.config, "sources": members}
-                        if cfg["name"] == "imagenet":
-                            cfg = {**self._imagenet(model), **cfg}
-                        if deps:
-                            cfg["pretrained"] = [
-                                str(Path(spec.results_dir) / "runs" / d / "checkpoints" / "last.ckpt")
-                                for d in deps
-                            ]
-                            if len(deps) == 1:
-                                cfg["pretrained"] = cfg["pretrained"][0]
-                        for fold in spec.folds:
-                            overlay = self._common(model, seed, "finetune")
-                            overlay = deep_merge(
-                                overlay,
-                                {
-                                    "data": {**spec.target, "fold": fold},
-                                    "strategy": cfg,
-                                    "test_after_fit": True,
-                                    "model": {"save_predictions": spec.save_predictions},
-                                },
-                            )
-                            run = Run(
-                                "",
-                                "finetune",
-                                model.label,
-                                entry.label,
-                                key or "-",
-                                fold,
-                                seed,
-                                model.base_config,
-                                overlay,
-                                deps,
-                            )
-                            tags = [model.label, entry.label, key or "none", f"fold{fold}", f"seed{seed}"]
-                            run.notes = self._notes(cfg, deps)
-                            self._add(run, tags)
-        return Plan(spec, self.runs)
+        members = spec.source_members(key) if key else []
+        needs = create_strategy({**entry.config, "sources": members}).needs(model.label, seed)
+        deps = [self.pretraining(model, n) for n in needs]
+        strategy = {**entry.config, "sources": members}
+        if strategy["name"] == "imagenet":
+            strategy = {**self._imagenet(model), **strategy}
+        if deps:
+            paths = [self.checkpoint(d) for d in deps]
+            strategy["pretrained"] = paths[0] if len(paths) == 1 else paths
+        for fold in spec.folds:
+            settings = {"data": {**spec.target, "fold": fold}, "test_after_fit": True,
+                        "save_predictions": spec.save_predictions}  # fmt: skip
+            config = self._config(model, seed, "finetune", strategy, settings)
+            run = Run("", "finetune", model.label, entry.label, key or "-", fold, seed, config,
+                      spec.results_dir, deps)  # fmt: skip
+            self._add(run, [model.label, entry.label, key or "none", f"fold{fold}", f"seed{seed}"])
 
-
-def _has_imagenet_backbone(model) -> bool:
-    import importlib
-
-    net = deep_merge(_base(model.base_config).get("model", {}), model.overrides.get("model", {})).get(
-        "net", {}
-    )
-    module, _, attr = str(net.get("class_path", "")).rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError, ValueError):
-        return False
-    return getattr(cls, "key_to_encoder", None) == "backbone."
+    def plan(self) -> Plan:
+        for model in self.spec.models:
+            for seed in self.spec.seeds:
+                for entry in self.spec.strategies:
+                    if entry.models is None or model.label in entry.models:
+                        for key in self._source_keys(entry):
+                            self._target_runs(model, seed, entry, key)
+        return Plan(self.spec, list(self.runs.values()))
 
 
 def make_plan(spec: SweepSpec) -> Plan:

@@ -11,6 +11,7 @@ from transferbench.sweep.datacheck import check_sweep_data
 from transferbench.sweep.launch import Progress, run_local, run_submitit
 from transferbench.sweep.plan import make_plan
 from transferbench.sweep.spec import load_spec
+from transferbench.sweep.store import ResultsStore
 
 TOP_COLUMNS = ["rank", "model", "strategy", "source", "dsc_mean", "nsd_mean", "dsc_diff", "p_holm"]
 
@@ -49,8 +50,7 @@ def run_sweep(
             print(f"  {run.id}{deps}", file=stream)
         return 0
     results_dir = Path(spec.results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    write_plan(plan, results_dir)
+    write_plan(plan, ResultsStore(results_dir))
     launcher = launcher or spec.launcher.get("name", "local")
     start = time.time()
     progress = Progress(plan, stream)

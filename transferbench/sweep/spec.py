@@ -14,6 +14,16 @@ from typing import Any
 
 import yaml
 
+from transferbench.config import deep_merge, read_yaml
+from transferbench.configs import find_config
+from transferbench.data.sources import create_source, list_sources
+from transferbench.data.splits import benchmark_splits
+from transferbench.errors import SpecError, TransferbenchError
+from transferbench.models.registry import network_class
+from transferbench.strategies import create_strategy, strategy_class
+from transferbench.strategies.imagenet import IMAGENET_HELP
+from transferbench.sweeps import find_sweep, packaged_sweeps
+
 TOP_KEYS = {
     "name", "description", "base_config", "data_root", "prepare_synthetic", "target", "models", "sources",
     "source_sets", "strategies", "seeds", "budget", "overrides", "dice_threshold", "results_dir", "launcher",
@@ -21,10 +31,8 @@ TOP_KEYS = {
 }  # fmt: skip
 TARGET_KEYS = {"dataset", "label_mode", "fold_scheme", "folds", "extra_test"}
 LAUNCHER_KEYS = {"name", "jobs", "cluster", "submitit"}
-
-
-class SpecError(ValueError):
-    """A sweep file that cannot be planned; the message names the file and the offending key."""
+TARGET_DEFAULTS = {"dataset": "covid19_ct_seg", "label_mode": "infection", "fold_scheme": "folds_4_train",
+                   "folds": [0]}  # fmt: skip
 
 
 @dataclass
@@ -73,100 +81,63 @@ class SweepSpec:
             [self.sources[key]] if key in self.sources else [self.sources[k] for k in self.source_sets[key]]
         )
 
+    def source_label(self, name: str) -> str:
+        """The sweep's label of a registered source (the name itself when it has none)."""
+        return next((label for label, src in self.sources.items() if src == name), name)
+
+    def model_overrides(self, model: ModelEntry) -> dict[str, Any]:
+        """The model's overrides with the sweep-wide ones on top."""
+        return deep_merge(model.overrides, self.overrides)
+
+    def model_config(self, model: ModelEntry) -> dict[str, Any]:
+        return deep_merge(read_yaml(model.base_config), model.overrides)
+
 
 def _fail(path: str, key: str, message: str) -> SpecError:
     return SpecError(f"{path}: `{key}`: {message}")
 
 
-def _packaged_or_path(value: str, relative_to: Path) -> str:
-    from transferbench.cli.main import packaged_configs
+def _strategy_entry(item: Any, key: str, where: str) -> StrategyEntry:
+    item = {"name": item} if isinstance(item, str) else copy.deepcopy(item)
+    if not isinstance(item, dict) or "name" not in item:
+        raise _fail(where, key, "needs a strategy name or a mapping with `name`")
+    label = str(item.pop("label", item["name"]))
+    only, for_models = item.pop("sources", None), item.pop("models", None)
+    try:  # validate the arguments now (sources are filled in per run by the planner)
+        probe = ["msd_lung_tumor", "structseg_gtv"][: max(strategy_class(item["name"]).min_sources, 0)]
+        create_strategy({**item, "sources": probe})
+    except TransferbenchError as err:
+        raise _fail(where, key, str(err)) from None
+    if "pretrained" in item:
+        raise _fail(where, key, "`pretrained` is planned by the sweep; remove it")
+    return StrategyEntry(label, item, None if only is None else list(only), None if for_models is None else list(for_models))  # fmt: skip
 
-    p = Path(value)
-    if p.is_file():
-        return str(p)
-    if (relative_to / p).is_file():
-        return str(relative_to / p)
-    configs = packaged_configs()
-    if value in configs:
-        return str(configs[value])
-    raise FileNotFoundError(value)
 
-
-def _strategy_entries(raw: Any, path: str) -> list[StrategyEntry]:
-    from transferbench.strategies import StrategyError, create_strategy, strategy_class
-
-    if not isinstance(raw, list) or not raw:
-        raise _fail(path, "strategies", "needs a non-empty list")
-    entries = []
-    for i, item in enumerate(raw):
-        key = f"strategies[{i}]"
-        item = {"name": item} if isinstance(item, str) else copy.deepcopy(item)
-        if not isinstance(item, dict) or "name" not in item:
-            raise _fail(path, key, "needs a strategy name or a mapping with `name`")
-        label = str(item.pop("label", item["name"]))
-        only = item.pop("sources", None)
-        for_models = item.pop("models", None)
-        try:
-            cls = strategy_class(item["name"])
-            # validate the arguments now (sources filled in per run later)
-            probe_sources = ["msd_lung_tumor", "structseg_gtv"][: max(cls.min_sources, 0)]
-            create_strategy({**item, "sources": probe_sources})
-        except StrategyError as err:
-            raise _fail(path, key, str(err)) from None
-        if "pretrained" in item:
-            raise _fail(path, key, "`pretrained` is planned by the sweep; remove it")
-        entries.append(
-            StrategyEntry(
-                label,
-                item,
-                None if only is None else list(only),
-                None if for_models is None else list(for_models),
-            )
-        )
+def _strategies(
+    raw: dict, where: str, known_sources: set[str], model_labels: set[str]
+) -> list[StrategyEntry]:
+    items = raw["strategies"]
+    if not isinstance(items, list) or not items:
+        raise _fail(where, "strategies", "needs a non-empty list")
+    entries = [_strategy_entry(item, f"strategies[{i}]", where) for i, item in enumerate(items)]
     labels = [e.label for e in entries]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
-        raise _fail(path, "strategies", f"label(s) used twice: {dupes}; give variants a `label`")
+        raise _fail(where, "strategies", f"label(s) used twice: {dupes}; give variants a `label`")
+    for i, e in enumerate(entries):
+        for s in e.sources or []:
+            if s not in known_sources:
+                raise _fail(
+                    where, f"strategies[{i}].sources", f"{s!r} is not a label in `sources` or `source_sets`"
+                )
+        unknown = [label for label in e.models or [] if label not in model_labels]
+        if unknown:
+            raise _fail(where, f"strategies.{e.label}.models", f"unknown model(s) {unknown}")
     return entries
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep file; packaged sweep names (``synthetic``) are accepted."""
-    from transferbench.data.sources import list_sources
-    from transferbench.data.splits import benchmark_splits
-
-    path = resolve_sweep_path(path)
-    where = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise SpecError(f"{where}: not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise SpecError(f"{where}: a sweep file is a mapping of keys (see sweeps/synthetic.yaml)")
-    unknown = sorted(set(raw) - TOP_KEYS)
-    if unknown:
-        raise _fail(where, unknown[0], f"unknown key; allowed: {', '.join(sorted(TOP_KEYS))}")
-    for key in ("name", "base_config", "models", "strategies", "seeds"):
-        if key not in raw:
-            raise _fail(where, key, "is required")
-    name = str(raw["name"])
-    if not name.replace("_", "").replace("-", "").isalnum():
-        raise _fail(where, "name", f"use letters, digits, - and _ only, got {name!r}")
-
-    data_root = os.path.expandvars(str(raw.get("data_root", "data/synthetic")))
-    if "$" in data_root:
-        raise _fail(where, "data_root", f"{raw.get('data_root')!r} names an unset environment variable")
-    prepare = bool(raw.get("prepare_synthetic", False))
-    if not prepare and not Path(data_root).is_dir():
-        raise _fail(where, "data_root", f"data root {data_root} does not exist")
-
-    target = {
-        "dataset": "covid19_ct_seg",
-        "label_mode": "infection",
-        "fold_scheme": "folds_4_train",
-        "folds": [0],
-    }
-    target.update(raw.get("target") or {})
+def _target(raw: dict, where: str, data_root: str, notes: list[str]) -> tuple[dict, list[int]]:
+    target = {**TARGET_DEFAULTS, **(raw.get("target") or {})}
     bad = sorted(set(target) - TARGET_KEYS)
     if bad:
         raise _fail(where, f"target.{bad[0]}", f"unknown key; allowed: {', '.join(sorted(TARGET_KEYS))}")
@@ -180,7 +151,7 @@ def load_spec(path: str | Path) -> SweepSpec:
             where, "target.extra_test", f"a list of registered sources ({list_sources()}), got {extra_test!r}"
         )
     present = [n for n in extra_test if _has_cases(n, data_root)]
-    notes = [
+    notes += [
         f"target.extra_test: no {n} cases under {data_root}; not tested"
         for n in extra_test
         if n not in present
@@ -196,15 +167,18 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise _fail(
             where, "target.folds", f"fold(s) {outside or '[]'} outside the split file's 0..{len(scheme) - 1}"
         )
+    return target, folds
 
+
+def _sources(raw: dict, where: str) -> tuple[dict[str, str], dict[str, list[str]]]:
     sources = {str(k): str(v) for k, v in (raw.get("sources") or {}).items()}
     for label, src in sources.items():
         if src not in list_sources():
             raise _fail(
                 where, f"sources.{label}", f"unknown source {src!r}; registered: {', '.join(list_sources())}"
             )
-    source_sets = {str(k): [str(x) for x in v] for k, v in (raw.get("source_sets") or {}).items()}
-    for label, members in source_sets.items():
+    sets = {str(k): [str(x) for x in v] for k, v in (raw.get("source_sets") or {}).items()}
+    for label, members in sets.items():
         missing = [m for m in members if m not in sources]
         if missing or len(members) < 2:
             raise _fail(
@@ -212,148 +186,124 @@ def load_spec(path: str | Path) -> SweepSpec:
             )
         if label in sources:
             raise _fail(where, f"source_sets.{label}", "a set cannot share its label with a single source")
+    return sources, sets
 
-    base_dir = path.parent
-    try:
-        default_base = _packaged_or_path(str(raw["base_config"]), base_dir)
-    except FileNotFoundError:
-        raise _fail(
-            where, "base_config", f"no config file or packaged config {raw['base_config']!r}"
-        ) from None
-    models = []
+
+def _models(raw: dict, where: str, base_dir: Path) -> list[ModelEntry]:
+    default = find_config(str(raw["base_config"]), base_dir)
+    if default is None:
+        raise _fail(where, "base_config", f"no config file or packaged config {raw['base_config']!r}")
     if not isinstance(raw["models"], dict) or not raw["models"]:
         raise _fail(where, "models", "needs a mapping label -> {base_config?, overrides?}")
+    models = []
     for label, entry in raw["models"].items():
         entry = entry or {}
         extra = sorted(set(entry) - {"base_config", "overrides"})
         if extra:
             raise _fail(where, f"models.{label}.{extra[0]}", "unknown key; allowed: base_config, overrides")
-        try:
-            base = (
-                _packaged_or_path(str(entry["base_config"]), base_dir)
-                if "base_config" in entry
-                else default_base
-            )
-        except FileNotFoundError:
-            raise _fail(
-                where, f"models.{label}.base_config", f"no such config {entry['base_config']!r}"
-            ) from None
-        models.append(ModelEntry(str(label), base, dict(entry.get("overrides") or {})))
-    _check_model_classes(models, where)
+        base = find_config(str(entry["base_config"]), base_dir) if "base_config" in entry else default
+        if base is None:
+            raise _fail(where, f"models.{label}.base_config", f"no such config {entry['base_config']!r}")
+        model = ModelEntry(str(label), str(base), dict(entry.get("overrides") or {}))
+        try:  # a typo in the network is a planning error, not a failed run
+            network_class(deep_merge(read_yaml(model.base_config), model.overrides))
+        except TransferbenchError as err:
+            raise _fail(where, f"models.{label}", f"{err} (in {model.base_config})") from None
+        models.append(model)
+    return models
 
-    strategies = _strategy_entries(raw["strategies"], where)
-    known = set(sources) | set(source_sets)
-    for i, entry in enumerate(strategies):
-        for s in entry.sources or []:
-            if s not in known:
-                raise _fail(
-                    where, f"strategies[{i}].sources", f"{s!r} is not a label in `sources` or `source_sets`"
-                )
+
+def _imagenet_weights(raw: dict, where: str, strategies: list[StrategyEntry], notes: list[str]) -> str | None:
+    value = raw.get("imagenet_weights")
+    if value is None:
+        if any(e.config["name"] == "imagenet" or "imagenet" in e.config.get("chain", []) for e in strategies):
+            notes.append("no imagenet_weights: ImageNet stages are skipped and marked so in the leaderboard")
+        return None
+    path = os.path.expandvars(str(value))
+    if "$" in path:  # e.g. ${TRANSFERBENCH_IMAGENET} unset: an offline machine without the file
+        notes.append(f"imagenet_weights {path} names an unset variable: ImageNet stages are skipped")
+        return None
+    if not Path(path).is_file():
+        raise _fail(where, "imagenet_weights", f"{path} not found; expected {IMAGENET_HELP}")
+    return path
+
+
+def _checked_keys(raw: dict, where: str) -> dict:
+    """The top-level checks: known keys, required keys, a usable name, phases and launcher keys."""
+    unknown = sorted(set(raw) - TOP_KEYS)
+    if unknown:
+        raise _fail(where, unknown[0], f"unknown key; allowed: {', '.join(sorted(TOP_KEYS))}")
+    for key in ("name", "base_config", "models", "strategies", "seeds"):
+        if key not in raw:
+            raise _fail(where, key, "is required")
+    if not str(raw["name"]).replace("_", "").replace("-", "").isalnum():
+        raise _fail(where, "name", f"use letters, digits, - and _ only, got {raw['name']!r}")
     seeds = raw["seeds"]
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise _fail(where, "seeds", "needs a non-empty list of integers")
-    imagenet = raw.get("imagenet_weights")
-    if imagenet is not None:
-        from transferbench.strategies.imagenet import IMAGENET_HELP
+    for section, what, allowed in (
+        ("budget", "phase", ("pretrain", "finetune")),
+        ("launcher", "key", sorted(LAUNCHER_KEYS)),
+    ):
+        extra = sorted(set(raw.get(section) or {}) - set(allowed))
+        if extra:
+            raise _fail(where, f"{section}.{extra[0]}", f"unknown {what}; allowed: {', '.join(allowed)}")
+    return raw
 
-        imagenet = os.path.expandvars(str(imagenet))
-        if "$" in imagenet:  # e.g. ${TRANSFERBENCH_IMAGENET} unset: an offline machine without the file
-            notes.append(f"imagenet_weights {imagenet} names an unset variable: ImageNet stages are skipped")
-            imagenet = None
-        elif not Path(imagenet).is_file():
-            raise _fail(where, "imagenet_weights", f"{imagenet} not found; expected {IMAGENET_HELP}")
-    elif any(e.config["name"] == "imagenet" or "imagenet" in e.config.get("chain", []) for e in strategies):
-        notes.append("no imagenet_weights: ImageNet stages are skipped and marked so in the leaderboard")
-    model_labels = {m.label for m in models}
-    for e in strategies:
-        unknown = [label for label in e.models or [] if label not in model_labels]
-        if unknown:
-            raise _fail(where, f"strategies.{e.label}.models", f"unknown model(s) {unknown}")
+
+def _data_root(raw: dict, where: str) -> str:
+    data_root = os.path.expandvars(str(raw.get("data_root", "data/synthetic")))
+    if "$" in data_root:
+        raise _fail(where, "data_root", f"{raw.get('data_root')!r} names an unset environment variable")
+    if not raw.get("prepare_synthetic", False) and not Path(data_root).is_dir():
+        raise _fail(where, "data_root", f"data root {data_root} does not exist")
+    return data_root
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep file; packaged sweep names (``synthetic``) are accepted."""
+    path = resolve_sweep_path(path)
+    where = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SpecError(f"{where}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: a sweep file is a mapping of keys (see sweeps/synthetic.yaml)")
+    _checked_keys(raw, where)
+    notes: list[str] = []
+    data_root = _data_root(raw, where)
+    target, folds = _target(raw, where, data_root, notes)
+    sources, source_sets = _sources(raw, where)
+    models = _models(raw, where, path.parent)
+    strategies = _strategies(raw, where, set(sources) | set(source_sets), {m.label for m in models})
     budget = raw.get("budget") or {}
-    extra = sorted(set(budget) - {"pretrain", "finetune"})
-    if extra:
-        raise _fail(where, f"budget.{extra[0]}", "unknown phase; allowed: pretrain, finetune")
-    launcher = dict(raw.get("launcher") or {})
-    extra = sorted(set(launcher) - LAUNCHER_KEYS)
-    if extra:
-        raise _fail(
-            where, f"launcher.{extra[0]}", f"unknown key; allowed: {', '.join(sorted(LAUNCHER_KEYS))}"
-        )
     return SweepSpec(
-        name=name,
-        path=where,
-        data_root=data_root,
-        target=target,
-        folds=folds,
-        models=models,
-        sources=sources,
-        source_sets=source_sets,
-        strategies=strategies,
-        seeds=[int(s) for s in seeds],
+        name=str(raw["name"]), path=where, data_root=data_root, target=target, folds=folds, models=models,
+        sources=sources, source_sets=source_sets, strategies=strategies, seeds=[int(s) for s in raw["seeds"]],
         budget={k: dict(budget.get(k) or {}) for k in ("pretrain", "finetune")},
         overrides=dict(raw.get("overrides") or {}),
-        results_dir=str(raw.get("results_dir", f"results/{name}")),
-        prepare_synthetic=prepare,
+        results_dir=str(raw.get("results_dir", f"results/{raw['name']}")),
+        prepare_synthetic=bool(raw.get("prepare_synthetic", False)),
         dice_threshold=float(raw.get("dice_threshold", 0.5)),
-        save_predictions=bool(raw.get("save_predictions", True)),
-        launcher=launcher,
-        description=str(raw.get("description", "")),
-        notes=notes,
-        imagenet_weights=imagenet,
-    )
+        save_predictions=bool(raw.get("save_predictions", True)), launcher=dict(raw.get("launcher") or {}),
+        description=str(raw.get("description", "")), notes=notes,
+        imagenet_weights=_imagenet_weights(raw, where, strategies, notes),
+    )  # fmt: skip
 
 
 def _has_cases(source: str, root: str) -> bool:
     """Whether ``root`` holds any case of ``source`` (an optional extra test set is used only then)."""
-    from transferbench.data.sources import create_source
-
     if not Path(root).is_dir():
         return False
     src = create_source(source)
     return bool(src.case_ids(src.locate(root)))
 
 
-def _check_model_classes(models: list[ModelEntry], where: str) -> None:
-    """A model's network class must import: a typo is a planning error, not a failed run."""
-    import importlib
-
-    for m in models:
-        base = yaml.safe_load(Path(m.base_config).read_text()) or {}
-        net = deep_merge(base.get("model", {}), m.overrides.get("model", {})).get("net", {})
-        class_path = net.get("class_path") if isinstance(net, dict) else None
-        if not class_path:
-            raise _fail(where, f"models.{m.label}", f"{m.base_config} has no model.net.class_path")
-        module, _, attr = class_path.rpartition(".")
-        try:
-            getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            raise _fail(where, f"models.{m.label}", f"unknown network class {class_path!r}") from None
-
-
-def deep_merge(base: dict, update: dict) -> dict:
-    """``update`` over ``base``, recursively for mappings (lists and scalars are replaced)."""
-    out = copy.deepcopy(base)
-    for k, v in update.items():
-        out[k] = (
-            deep_merge(out[k], v)
-            if isinstance(v, dict) and isinstance(out.get(k), dict)
-            else copy.deepcopy(v)
-        )
-    return out
-
-
-def packaged_sweeps() -> dict[str, Path]:
-    from importlib import resources
-
-    folder = resources.files("transferbench.sweeps")
-    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
-
-
 def resolve_sweep_path(path: str | Path) -> Path:
-    p = Path(path)
-    if p.is_file():
-        return p
-    sweeps = packaged_sweeps()
-    if str(path) in sweeps:
-        return sweeps[str(path)]
-    raise SpecError(f"{path}: no such sweep file (packaged sweeps: {', '.join(sorted(sweeps))})")
+    found = find_sweep(path)
+    if found is None:
+        raise SpecError(
+            f"{path}: no such sweep file (packaged sweeps: {', '.join(sorted(packaged_sweeps()))})"
+        )
+    return found

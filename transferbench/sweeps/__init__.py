@@ -1,0 +1,17 @@
+"""Packaged sweep files (``transferbench sweep --config NAME``); a sweep is named by its file stem."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+def packaged_sweeps() -> dict[str, Path]:
+    folder = resources.files(__name__)
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
+
+
+def find_sweep(value: str | Path) -> Path | None:
+    """A sweep file: ``value`` as a path, else a packaged sweep name."""
+    p = Path(value)
+    return p if p.is_file() else packaged_sweeps().get(str(value))

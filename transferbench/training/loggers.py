@@ -30,3 +30,17 @@ class WandbLogger(_WandbLogger):
             # an explicit WANDB_MODE (e.g. ``disabled`` in tests, ``offline``) is left for wandb to apply
             offline = False if os.environ.get("WANDB_MODE") else not wandb_configured()
         super().__init__(offline=offline, project=project, **kwargs)
+
+
+def build_loggers(
+    root: str | Path, group: str | None = None, name: str | None = None, tags: list[str] | None = None
+) -> list:
+    """The run's loggers, in its folder: CSV (``logs/version_N/metrics.csv``, what the sweep reads) and W&B
+    (offline unless configured) with the sweep's group, the run id as name and tags for its axes."""
+    from pytorch_lightning.loggers import CSVLogger
+
+    root = Path(root)
+    return [
+        CSVLogger(save_dir=str(root), name="logs", flush_logs_every_n_steps=1),
+        WandbLogger(save_dir=str(root), group=group or root.name, name=name or root.name, tags=tags),
+    ]

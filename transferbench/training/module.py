@@ -3,17 +3,18 @@
 Validation runs MONAI sliding-window inference on the preprocessed volumes and logs the mean per-case
 foreground Dice (``val/dice``). Testing predicts each test volume, maps the probabilities back to the
 original image grid with MONAI's inverse transforms, and scores them against the label *as stored on disk*
-with the spacing from its header (DSC, NSD at ``nsd_tolerance_mm``, HD95 in mm, volumes in ml). One row per
-case and foreground class goes to ``per_case_test.csv`` in the run folder, written atomically.
+with the spacing from its header (DSC, NSD at ``nsd_tolerance_mm``, HD95 in mm, volumes in ml), one row per
+case and foreground class (``test_results`` / ``test_summary`` after testing).
+
+The module writes no file: the callbacks in ``training.callbacks`` (added by the CLI) write the transfer
+report, the per-case table, the test metrics and the predictions into the run folder.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -27,9 +28,8 @@ from monai.transforms import Invertd
 from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 
-from transferbench.data.io import atomic_write_text, load_nifti, read_array, save_nifti
+from transferbench.data.io import load_nifti, read_array
 from transferbench.evaluation.metrics import case_metrics, dice_score
-from transferbench.models.ncovsegnet import IMAGENET_MEAN, IMAGENET_STD
 from transferbench.strategies import KeyReport, create_strategy
 from transferbench.strategies.transfer import keep_frozen_eval
 from transferbench.training.losses import deep_supervision_loss
@@ -52,13 +52,12 @@ class SegmentationModule(pl.LightningModule):
         roi_size: sliding-window size; the CLI links it to ``data.patch_size``.
         sw_batch_size, sw_overlap: sliding-window settings (Gaussian blending).
         nsd_tolerance_mm: NSD tolerance (3 mm for lesions, 1 mm for lungs in the benchmark).
-        save_predictions: also write each test prediction as NIfTI next to the per-case CSV.
-        results_dir: where test results go; default the trainer's ``default_root_dir`` (the run folder).
         scales: 2D networks: multi-scale training, each batch resized by one of these factors (rounded to
             the network's stride), as nCoVSegNet's (0.75, 1.0, 1.25).
         strategy: the transfer strategy ``{name: ..., **args, pretrained: path(s)}`` (``transferbench
-            strategies``); default ``scratch``. It may replace ``net`` (``hybrid``); its pretrained weights
-            are loaded and parts frozen when fitting starts, and the key report goes to ``transfer.json``.
+            strategies``), or the ``Strategy`` itself (the CLI builds it once per run); default ``scratch``.
+            It may replace ``net`` (``hybrid``); its pretrained weights are loaded and parts frozen when
+            fitting starts (``transfer_reports``).
     """
 
     def __init__(
@@ -74,14 +73,13 @@ class SegmentationModule(pl.LightningModule):
         sw_batch_size: int = 2,
         sw_overlap: float = 0.5,
         nsd_tolerance_mm: float = 3.0,
-        save_predictions: bool = False,
-        results_dir: str | None = None,
         strategy: dict | None = None,
         scales: tuple[float, ...] = (1.0,),
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net"])
+        self.save_hyperparameters(ignore=["net", "strategy"])
         self.strategy = create_strategy(strategy)
+        self.hparams["strategy"] = self.strategy.config()  # plain values: checkpoints load weights_only
         self.net = self.strategy.build_net(net)
         self.transfer_reports: list[KeyReport] | None = None
         self.spatial_dims = int(getattr(self.net, "spatial_dims", 3))
@@ -93,17 +91,23 @@ class SegmentationModule(pl.LightningModule):
                 DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False),
                 weight_mode="exp",
             )
-        self.register_buffer("_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        mean, std = getattr(self.net, "input_mean", None), getattr(self.net, "input_std", None)
+        self._normalise = mean is not None
+        if self._normalise:  # what a pretrained backbone expects (declared by the network)
+            shape = (1, len(mean)) + (1,) * self.spatial_dims
+            self.register_buffer("_mean", torch.tensor(mean).view(shape), persistent=False)
+            self.register_buffer("_std", torch.tensor(std).view(shape), persistent=False)
         self._val_dice: list[float] = []
         self._test_rows: list[dict] = []
+        self.test_results: pd.DataFrame | None = None
+        self.test_summary: dict[str, Any] | None = None
         self._fit_start: float | None = None
 
     # ----------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)
         classes = getattr(dm, "num_classes", None)
-        out = getattr(self.net, "out_channels", None)
+        out = None if self.spatial_dims == 2 else getattr(self.net, "num_classes", None)
         if classes is not None and out is not None and classes != out:
             raise ValueError(
                 f"the network predicts {out} classes but the dataset has {classes} (background included)"
@@ -123,16 +127,15 @@ class SegmentationModule(pl.LightningModule):
                 f"{type(self.net).__name__} is {self.spatial_dims}D but data.patch_size is {roi}: give "
                 f"{self.spatial_dims} values"
             )
-        divisor = getattr(self.net, "divisor", None)
-        if isinstance(divisor, int):
-            divisor = (divisor,) * self.spatial_dims
-        if divisor is not None and any(r % d for r, d in zip(roi, divisor)):
+        divisor = tuple(getattr(self.net, "divisor", (1,) * self.spatial_dims))
+        if any(r % d for r, d in zip(roi, divisor)):
             raise ValueError(
                 f"patch/roi size {roi} must be divisible by the network's total stride {tuple(divisor)} on every axis"
             )
 
     def _record_transfer(self) -> None:
-        """Key report and parameter counts: printed, logged as hyperparameters, written to ``transfer.json``."""
+        """Key report and parameter counts: printed and logged as hyperparameters (the ``TransferReport``
+        callback writes them to the run folder)."""
         trainable, total = count_parameters(self.net)
         reports = self.transfer_reports or []
         for r in reports:
@@ -141,13 +144,6 @@ class SegmentationModule(pl.LightningModule):
             f"[transfer] strategy {self.strategy.name}: {total:,} parameters, {trainable:,} trainable, "
             f"{total - trainable:,} frozen"
         )
-        if self.trainer.is_global_zero:
-            meta = {
-                "strategy": self.strategy.config(),
-                "params": {"total": total, "trainable": trainable},
-                "reports": [r.to_dict() for r in reports],
-            }
-            atomic_write_text(self.results_path() / "transfer.json", json.dumps(meta, indent=1))
         for logger in self.loggers:
             logger.log_hyperparams(
                 {
@@ -176,9 +172,10 @@ class SegmentationModule(pl.LightningModule):
         return out[0] if isinstance(out, (list, tuple)) else out
 
     def network_input(self, x: torch.Tensor) -> torch.Tensor:
-        """[0, 1] CT to what the network expects: 2D ImageNet backbones take 3 ImageNet-normalised channels."""
-        if self.spatial_dims == 2 and getattr(self.net, "in_channels", 1) == 3:
-            return (x.repeat(1, 3, 1, 1) - self._mean.to(x)) / self._std.to(x)
+        """[0, 1] CT to what the network expects: a pretrained backbone's channels and normalisation."""
+        if self._normalise:
+            repeat = (1, self._mean.shape[1]) + (1,) * self.spatial_dims
+            return (x.repeat(*repeat) - self._mean.to(x)) / self._std.to(x)
         return x
 
     def predict_logits(self, image: torch.Tensor) -> torch.Tensor:
@@ -230,8 +227,7 @@ class SegmentationModule(pl.LightningModule):
         if len(scales) <= 1 and scales[0] == 1.0:
             return image, label
         factor = scales[int(torch.randint(len(scales), (1,)))]
-        step = int(getattr(self.net, "divisor", 1))
-        size = [max(step, int(round(s * factor / step)) * step) for s in image.shape[-2:]]
+        size = [max(d, int(round(s * factor / d)) * d) for s, d in zip(image.shape[-2:], self.net.divisor)]
         if list(image.shape[-2:]) == size:
             return image, label
         image = F.interpolate(image, size=size, mode="bilinear", align_corners=False)
@@ -263,7 +259,8 @@ class SegmentationModule(pl.LightningModule):
         probs = torch.softmax(self.predict_logits(batch["image"]), dim=1)
         return self._invert(batch["image"], probs), probs.shape[1]
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
+    def test_step(self, batch: dict, batch_idx: int) -> dict:
+        """Scores one test volume; returns the prediction for the callbacks (``TestResultsWriter``)."""
         pred, n_classes = self._predict_volume(batch)
         label_path = batch["label_path"][0]
         label_img = load_nifti(label_path)
@@ -280,46 +277,34 @@ class SegmentationModule(pl.LightningModule):
             row = case_metrics(pred == cls, gt == cls, spacing, self.hparams.nsd_tolerance_mm)
             test_set = batch["test_set"][0] if "test_set" in batch else ""
             self._test_rows.append({"case": case_id, "test_set": test_set, "class": cls, **row})
-        if self.hparams.save_predictions:
-            save_nifti(self.results_path() / "predictions" / f"{case_id}.nii.gz", pred, label_img.affine)
+        return {"case": case_id, "prediction": pred, "affine": label_img.affine}
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        """Predict a test-set volume, write it as NIfTI on the original grid, return its path."""
+        """A volume's class map on its original grid, with the affine to store it (``PredictionWriter``)."""
         pred, _ = self._predict_volume(batch)
         affine = load_nifti(batch["image"].meta["filename_or_obj"][0]).affine
-        path = self.results_path() / "predictions" / f"{batch['case_id'][0]}.nii.gz"
-        save_nifti(path, pred, affine)
-        return {"case": batch["case_id"][0], "prediction": str(path)}
-
-    def results_path(self) -> Path:
-        if self.hparams.results_dir:
-            return Path(self.hparams.results_dir)
-        return Path(self.trainer.default_root_dir)
+        return {"case": batch["case_id"][0], "prediction": pred, "affine": affine}
 
     def on_test_epoch_end(self) -> None:
+        """Per-case table and summary (``test_results``, ``test_summary``); means logged per test set."""
+        nsd = f"nsd_{self.hparams.nsd_tolerance_mm:g}mm"
         df = pd.DataFrame(
             self._test_rows,
             columns=["case", "test_set", "class", "dsc", "nsd", "hd95_mm", "gt_ml", "pred_ml"],
-        )
-        df = df.rename(columns={"nsd": f"nsd_{self.hparams.nsd_tolerance_mm:g}mm"})
+        ).rename(columns={"nsd": nsd})
         self._test_rows.clear()
-        out = self.results_path()
-        metrics = ["dsc", f"nsd_{self.hparams.nsd_tolerance_mm:g}mm", "hd95_mm"]
         sets = list(dict.fromkeys(df["test_set"]))  # the target's test cases come first, then extra test sets
         summary = {}
         for i, name in enumerate(sets or [""]):
             part = df[df["test_set"] == name] if sets else df
             prefix = "test" if i == 0 else f"test_{name}"
-            for c in metrics:
+            for c in ["dsc", nsd, "hd95_mm"]:
                 mean = float(part[c].mean()) if part[c].notna().any() else math.nan
                 summary[f"{prefix}/{c}_mean"], summary[f"{prefix}/{c}_std"] = mean, float(part[c].std())
                 self.log(f"{prefix}/{c}", mean, sync_dist=False)
             summary[f"{prefix}/cases"] = int(part["case"].nunique())
             summary[f"{prefix}/undefined_cases"] = int(part["dsc"].isna().sum())
-        if self.trainer.is_global_zero:
-            atomic_write_text(out / "per_case_test.csv", df.to_csv(index=False))
-            atomic_write_text(out / "test_metrics.json", json.dumps(summary, indent=1))
-        self.test_table = df
+        self.test_results, self.test_summary = df, summary
 
     # ------------------------------------------------------------- optimiser
     def configure_optimizers(self):

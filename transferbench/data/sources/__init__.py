@@ -9,7 +9,7 @@ from transferbench.data.sources import (  # noqa: F401  (registration side effec
     structseg_gtv,
 )
 from transferbench.data.sources.base import (
-    _SOURCES,
+    SOURCES,
     Case,
     Source,
     create_source,
@@ -18,4 +18,4 @@ from transferbench.data.sources.base import (
     source_class,
 )
 
-__all__ = ["Case", "Source", "_SOURCES", "create_source", "list_sources", "register_source", "source_class"]
+__all__ = ["SOURCES", "Case", "Source", "create_source", "list_sources", "register_source", "source_class"]

@@ -1,8 +1,13 @@
 """Source registry and base class: where a public dataset keeps its cases on disk, and what labels mean.
 
-A source is one decorated class (timm-style registry). It finds cases in the dataset's *own* layout (and
-the common variants users have, listed in ``accepted``), so the same code reads the real download and the
-synthetic benchmark, which is written through :meth:`Source.case_paths` in exactly that layout.
+A source is one decorated class (the package's one registry mechanism). It finds cases in the dataset's
+*own* layout (and the common variants users have, listed in ``accepted``), so the same code reads the real
+download and the synthetic benchmark, which is written through :meth:`Source.case_paths` in exactly that
+layout. Its metadata are class keywords::
+
+    @register_source
+    class MySource(Source, name="my_source", dirname="MyDataset", description="one line"):
+        \"\"\"<case>/image.nii.gz and <case>/label.nii.gz (the expected layout, one line).\"\"\"
 """
 
 from __future__ import annotations
@@ -12,30 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from transferbench.data.io import DataError
+from transferbench.errors import DataError
+from transferbench.registry import Registry
 
-_SOURCES: dict[str, type[Source]] = {}
-
-
-def register_source(cls: type[Source]) -> type[Source]:
-    if cls.name in _SOURCES:
-        raise ValueError(f"source {cls.name!r} is registered twice")
-    _SOURCES[cls.name] = cls
-    return cls
+SOURCES: Registry[type[Source]] = Registry("dataset source")
+register_source = SOURCES.register()
 
 
 def list_sources() -> list[str]:
-    return sorted(_SOURCES)
+    return SOURCES.names()
 
 
 def source_class(name: str) -> type[Source]:
-    if name not in _SOURCES:
-        raise ValueError(f"unknown dataset source {name!r}; registered: {', '.join(list_sources())}")
-    return _SOURCES[name]
+    return SOURCES.get(name)
 
 
 def create_source(name: str, **kwargs) -> Source:
-    return source_class(name)(**kwargs)
+    return SOURCES.create(name, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -50,15 +48,36 @@ class Case:
 
 @dataclass
 class Source:
-    """Base class. Subclasses set the class variables and implement ``case_paths`` and ``case_ids``."""
+    """Base class. Subclasses pass their metadata as class keywords and implement ``case_paths`` and
+    ``case_ids``; the docstring's first line is the expected layout (shown in layout errors).
 
-    name: ClassVar[str]
-    description: ClassVar[str]
-    dirname: ClassVar[str]  # folder name written by the synthetic benchmark (the canonical one)
-    aliases: ClassVar[tuple[str, ...]] = ()  # other folder names the download commonly has
-    lesion: ClassVar[str]
+    Class keywords: ``name`` (registry name), ``description`` (one line), ``dirname`` (the folder the
+    synthetic benchmark writes, the canonical one), ``aliases`` (other folder names downloads have),
+    ``label_values``, ``accepted`` (the on-disk variants read, one line each, for ``data sources -v``).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    dirname: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
     label_values: ClassVar[set[int]] = {0, 1}
-    accepted: ClassVar[tuple[str, ...]] = ()  # the on-disk variants read, one line each (documentation)
+    accepted: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(
+        cls,
+        name: str = "",
+        description: str = "",
+        dirname: str = "",
+        aliases: tuple[str, ...] = (),
+        label_values: set[int] | None = None,
+        accepted: tuple[str, ...] = (),
+        **kwargs,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name, cls.description, cls.dirname = name, description, dirname
+        cls.aliases, cls.accepted = tuple(aliases), tuple(accepted)
+        if label_values is not None:
+            cls.label_values = set(label_values)
 
     @property
     def num_classes(self) -> int:

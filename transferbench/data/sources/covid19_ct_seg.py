@@ -40,24 +40,28 @@ def canonical_case_id(stem: str) -> str:
     return stem
 
 
+ACCEPTED = (
+    "Zenodo: COVID-19-CT-Seg_20cases/<case>.nii.gz + Infection_Mask/, Lung_Mask/, "
+    "Lung_and_Infection_Mask/<case>.nii.gz",
+    "Kaggle re-upload: ct_scans/coronacases_org_001.nii, ct_scans/radiopaedia_org_covid-19-pneumonia-"
+    "10_85902_1-dcm.nii + infection_mask/, lung_mask/, lung_and_infection_mask/<case>.nii",
+    "dataset folder: the root itself or root/COVID-19-CT-Seg (or covid19-ct-scans); .nii or .nii.gz",
+    "radiopaedia volumes stored 0..255 (windowed [-1250, 250] HU) and coronacases in HU both accepted",
+)
+
+
 @register_source
 @dataclass
-class Covid19CTSeg(Source):
+class Covid19CTSeg(
+    Source,
+    name="covid19_ct_seg",
+    dirname="COVID-19-CT-Seg",
+    aliases=("COVID-19-CT-Seg_20cases_all", "covid19-ct-scans"),
+    description="COVID-19-CT-Seg (Ma et al.): 20 CTs, infection and lung masks; the target",
+    accepted=ACCEPTED,
+):
     """COVID-19-CT-Seg_20cases/<case>.nii.gz with Infection_Mask/, Lung_Mask/, Lung_and_Infection_Mask/<case>.nii.gz (Zenodo), or the Kaggle ct_scans/, infection_mask/, lung_mask/, lung_and_infection_mask/."""
 
-    name: ClassVar[str] = "covid19_ct_seg"
-    description: ClassVar[str] = "COVID-19-CT-Seg (Ma et al.): 20 CTs, infection and lung masks; the target"
-    dirname: ClassVar[str] = "COVID-19-CT-Seg"
-    aliases: ClassVar[tuple[str, ...]] = ("COVID-19-CT-Seg_20cases_all", "covid19-ct-scans")
-    lesion: ClassVar[str] = "covid"
-    accepted: ClassVar[tuple[str, ...]] = (
-        "Zenodo: COVID-19-CT-Seg_20cases/<case>.nii.gz + Infection_Mask/, Lung_Mask/, "
-        "Lung_and_Infection_Mask/<case>.nii.gz",
-        "Kaggle re-upload: ct_scans/coronacases_org_001.nii, ct_scans/radiopaedia_org_covid-19-pneumonia-"
-        "10_85902_1-dcm.nii + infection_mask/, lung_mask/, lung_and_infection_mask/<case>.nii",
-        "dataset folder: the root itself or root/COVID-19-CT-Seg (or covid19-ct-scans); .nii or .nii.gz",
-        "radiopaedia volumes stored 0..255 (windowed [-1250, 250] HU) and coronacases in HU both accepted",
-    )
     label_mode: str = "infection"  # infection | lungs | lungs_infection
     _values: ClassVar[dict] = {"infection": {0, 1}, "lungs": {0, 1, 2}, "lungs_infection": {0, 1, 2, 3}}
 

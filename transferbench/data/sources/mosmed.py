@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 from transferbench.data.sources.base import Source, nifti_files, nii, register_source
 
+ACCEPTED = (
+    "studies/CT-<k>/study_XXXX.nii(.gz) (any CT-0..CT-4 folder) + masks/study_XXXX_mask.nii(.gz)",
+    "dataset folder: the root itself or root/MosMedData (or COVID19_1110, the archive's name)",
+)
+
 
 @register_source
-@dataclass
-class MosMed(Source):
+class MosMed(
+    Source,
+    name="mosmed",
+    dirname="MosMedData",
+    aliases=("COVID19_1110",),
+    description="MosMedData COVID-19 CTs with infection masks (50 of CT-1); extra test set",
+    accepted=ACCEPTED,
+):
     """studies/CT-1/study_XXXX.nii.gz with masks/study_XXXX_mask.nii.gz; only studies with a mask are cases."""
-
-    name: ClassVar[str] = "mosmed"
-    description: ClassVar[str] = "MosMedData COVID-19 CTs with infection masks (50 of CT-1); extra test set"
-    dirname: ClassVar[str] = "MosMedData"
-    aliases: ClassVar[tuple[str, ...]] = ("COVID19_1110",)
-    lesion: ClassVar[str] = "covid"
-    accepted: ClassVar[tuple[str, ...]] = (
-        "studies/CT-<k>/study_XXXX.nii(.gz) (any CT-0..CT-4 folder) + masks/study_XXXX_mask.nii(.gz)",
-        "dataset folder: the root itself or root/MosMedData (or COVID19_1110, the archive's name)",
-    )
 
     def _studies(self, base: Path) -> dict[str, Path]:
         studies = base / "studies"

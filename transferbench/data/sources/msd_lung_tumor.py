@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
-from transferbench.data.io import DataError
 from transferbench.data.sources.base import Source, nii, register_source
+from transferbench.errors import DataError
+
+ACCEPTED = (
+    "dataset.json 'training' entries -> imagesTr/lung_XXX.nii.gz + labelsTr/lung_XXX.nii.gz",
+    "the macOS '._lung_XXX.nii.gz' files of the official tar are ignored; .nii accepted too",
+    "dataset folder: the root itself or root/Task06_Lung",
+)
 
 
 @register_source
-@dataclass
-class MSDLungTumor(Source):
+class MSDLungTumor(
+    Source,
+    name="msd_lung_tumor",
+    dirname="Task06_Lung",
+    description="Medical Segmentation Decathlon Task06 lung tumour (63 labelled CTs)",
+    accepted=ACCEPTED,
+):
     """Task06_Lung/dataset.json listing imagesTr/lung_XXX.nii.gz and labelsTr/lung_XXX.nii.gz (MSD format)."""
-
-    name: ClassVar[str] = "msd_lung_tumor"
-    description: ClassVar[str] = "Medical Segmentation Decathlon Task06 lung tumour (63 labelled CTs)"
-    dirname: ClassVar[str] = "Task06_Lung"
-    lesion: ClassVar[str] = "tumor"
-    accepted: ClassVar[tuple[str, ...]] = (
-        "dataset.json 'training' entries -> imagesTr/lung_XXX.nii.gz + labelsTr/lung_XXX.nii.gz",
-        "the macOS '._lung_XXX.nii.gz' files of the official tar are ignored; .nii accepted too",
-        "dataset folder: the root itself or root/Task06_Lung",
-    )
 
     def case_ids(self, base: Path) -> list[str]:
         meta = base / "dataset.json"

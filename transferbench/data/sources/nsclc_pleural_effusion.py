@@ -3,31 +3,31 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
-from transferbench.data.io import DataError
 from transferbench.data.sources.base import Source, nifti_files, nii, register_source
+from transferbench.errors import DataError
 
 _MASK = re.compile(r".*(_reviewer|effusion).*", re.IGNORECASE)
 
 
-@register_source
-@dataclass
-class NSCLCPleuralEffusion(Source):
-    """LUNG1-XXX/LUNG1-XXX.nii.gz with the effusion mask LUNG1-XXX/*_reviewer.nii.gz (NSCLC-Radiomics)."""
+ACCEPTED = (
+    "one folder per patient LUNG1-XXX/ holding exactly one mask (name contains '_reviewer' or "
+    "'effusion') and one image (LUNG1-XXX.nii.gz, or the folder's only other NIfTI); .nii accepted",
+    "dataset folder: the root itself or root/NSCLC_Pleural_Effusion (or NSCLC-Radiomics)",
+)
 
-    name: ClassVar[str] = "nsclc_pleural_effusion"
-    description: ClassVar[str] = "NSCLC-Radiomics pleural effusion masks (78 CTs)"
-    dirname: ClassVar[str] = "NSCLC_Pleural_Effusion"
-    aliases: ClassVar[tuple[str, ...]] = ("NSCLC-Radiomics", "NSCLC_Radiomics_Effusion")
-    lesion: ClassVar[str] = "effusion"
-    accepted: ClassVar[tuple[str, ...]] = (
-        "one folder per patient LUNG1-XXX/ holding exactly one mask (name contains '_reviewer' or "
-        "'effusion') and one image (LUNG1-XXX.nii.gz, or the folder's only other NIfTI); .nii accepted",
-        "dataset folder: the root itself or root/NSCLC_Pleural_Effusion (or NSCLC-Radiomics)",
-    )
+
+@register_source
+class NSCLCPleuralEffusion(
+    Source,
+    name="nsclc_pleural_effusion",
+    dirname="NSCLC_Pleural_Effusion",
+    aliases=("NSCLC-Radiomics", "NSCLC_Radiomics_Effusion"),
+    description="NSCLC-Radiomics pleural effusion masks (78 CTs)",
+    accepted=ACCEPTED,
+):
+    """LUNG1-XXX/LUNG1-XXX.nii.gz with the effusion mask LUNG1-XXX/*_reviewer.nii.gz (NSCLC-Radiomics)."""
 
     def case_ids(self, base: Path) -> list[str]:
         return sorted(p.name for p in base.iterdir() if p.is_dir() and p.name.startswith("LUNG1-"))

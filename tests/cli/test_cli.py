@@ -7,7 +7,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from transferbench.cli.main import main, packaged_configs
+from transferbench.cli.main import main
+from transferbench.configs import packaged_configs
 
 
 def test_listing_commands(capsys):

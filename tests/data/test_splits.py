@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from transferbench.data.io import DataError
 from transferbench.data.splits import benchmark_splits, covid_fold, source_split
+from transferbench.errors import DataError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "splits" / "covid19_ct_seg_benchmark.json"
 

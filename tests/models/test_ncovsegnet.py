@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from transferbench.errors import TransferError
 from transferbench.models.ncovsegnet import DAF, GCA, NCoVSegNet
 from transferbench.strategies.imagenet import load_imagenet_backbone
-from transferbench.strategies.transfer import TransferError
 from transferbench.training.losses import boundary_weight, deep_supervision_loss, structure_loss
 
 STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))  # torchvision ResNet-50: (planes, blocks)
@@ -143,7 +143,7 @@ def test_bad_inputs_are_named():
     net = NCoVSegNet(width=0.25, layers=(1, 1, 1, 1)).eval()
     with pytest.raises(ValueError, match="repeat it to 3 channels"):
         net(torch.zeros(1, 1, 64, 64))
-    with pytest.raises(ValueError, match="divisible by 32"):
+    with pytest.raises(ValueError, match=r"divisible by \(32, 32\)"):
         net(torch.zeros(1, 3, 64, 80))
     with pytest.raises(ValueError, match="4 stages"):
         NCoVSegNet(layers=(1, 1, 1))
@@ -209,7 +209,7 @@ def test_slices_are_stacked_back_in_order_on_the_original_grid():
     from transferbench.training.module import SegmentationModule
 
     class SliceMean(torch.nn.Module):
-        spatial_dims, in_channels, divisor = 2, 1, 1
+        spatial_dims, in_channels, divisor = 2, 1, (1, 1)
 
         def forward(self, x):
             return x.mean((1, 2, 3), keepdim=True).expand(-1, 1, *x.shape[-2:]) - 0.5
@@ -239,7 +239,7 @@ def test_short_training_on_synthetic_slices_improves_validation_dice(synthetic_r
         "--model.net.init_args.width", "0.125", "--data.iterations_per_epoch", "10",
         "--trainer.max_epochs", "6", "--trainer.check_val_every_n_epoch", "1",
         "--trainer.default_root_dir", str(run), "--trainer.enable_progress_bar", "false",
-        "--model.save_predictions", "true",
+        "--save_predictions", "true",
     ])  # fmt: skip
     assert code == 0
     rows = list(csv.DictReader((run / "logs/version_0/metrics.csv").read_text().splitlines()))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transferbench.data import DataError
 from transferbench.data.datamodule import CTSegDataModule
+from transferbench.errors import DataError
 
 SOURCES = ["msd_lung_tumor", "structseg_gtv", "nsclc_pleural_effusion"]
 

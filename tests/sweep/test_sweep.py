@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from transferbench.cli.main import main
+from transferbench.errors import SpecError
 from transferbench.sweep.plan import make_plan
-from transferbench.sweep.spec import SpecError, load_spec
+from transferbench.sweep.spec import load_spec
 
 FAST = {"data": {"target_spacing": [6.0, 6.0, 9.0], "patch_size": [32, 32, 16], "samples_per_volume": 2}}
 
@@ -296,8 +297,8 @@ def test_ncovsegnet_two_stage_chain_plan_and_skipped_imagenet(synthetic_root, tm
     runs = {(r.model, r.kind, r.strategy): r for r in make_plan(spec).runs}
     assert len(runs) == 5  # 2 scratch + LIDC pretraining + two_stage + imagenet_only
     pre = runs[("ncovsegnet", "pretrain", "pretrain")]
-    assert pre.source == "imagenet>lidc" and pre.overlay["strategy"]["name"] == "imagenet"
-    assert pre.overlay["strategy"]["skip_if_missing"] is True
+    assert pre.source == "imagenet>lidc" and pre.config.strategy["name"] == "imagenet"
+    assert pre.config.strategy["skip_if_missing"] is True
     two = runs[("ncovsegnet", "finetune", "two_stage")]
     assert two.deps == [pre.id] and two.notes == pre.notes == ["ImageNet stage skipped (no weights file)"]
     assert runs[("unet3d", "finetune", "scratch")].notes == []
@@ -317,7 +318,7 @@ def test_ncovsegnet_two_stage_chain_plan_and_skipped_imagenet(synthetic_root, tm
         )
     )
     pre_w = next(r for r in with_file.runs if r.kind == "pretrain")
-    assert pre_w.overlay["strategy"] == {
+    assert pre_w.config.strategy == {
         "name": "imagenet",
         "weights": str(weights),
         "skip_if_missing": False,

@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from transferbench.errors import StrategyError, TransferbenchError, TransferError
 from transferbench.models import UNet3D
 from transferbench.models.hybrid import HybridUNet3D, SelectiveFusion
-from transferbench.strategies import (
-    StrategyError,
-    TransferError,
-    create_strategy,
-    list_strategies,
-    read_state_dict,
-)
+from transferbench.strategies import create_strategy, list_strategies, read_state_dict
 from transferbench.training.module import SegmentationModule
 
 SRC = "msd_lung_tumor"
@@ -276,7 +271,7 @@ def test_truncated_real_checkpoint(tmp_path, source_ckpt):
     ],
 )
 def test_bad_strategy_configs(config, message):
-    with pytest.raises(StrategyError, match=message):
+    with pytest.raises(TransferbenchError, match=message):  # an unknown name is a RegistryError
         create_strategy(config)
 
 

@@ -9,8 +9,9 @@ pydicom = pytest.importorskip("pydicom")
 sq = pytest.importorskip("sqlalchemy")
 
 from transferbench.data.check import check_dataset  # noqa: E402
-from transferbench.data.io import DataError, load_nifti  # noqa: E402
+from transferbench.data.io import load_nifti  # noqa: E402
 from transferbench.data.lidc import import_pylidc, prepare_lidc  # noqa: E402
+from transferbench.errors import DataError  # noqa: E402
 
 PID = "LIDC-IDRI-0001"
 STUDY, SERIES = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"

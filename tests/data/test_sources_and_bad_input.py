@@ -8,8 +8,9 @@ import pytest
 from conftest import write_nifti
 
 from transferbench.data.datamodule import CTSegDataModule
-from transferbench.data.io import DataError, check_pair
+from transferbench.data.io import check_pair
 from transferbench.data.sources import create_source, list_sources
+from transferbench.errors import DataError
 
 
 def test_registry():

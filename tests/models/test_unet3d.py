@@ -33,7 +33,7 @@ def test_encoder_decoder_split_by_name():
     prefixes = {k.split(".")[0] for k in keys}
     assert prefixes == {"encoder", "decoder", "head", "aux_heads"}
     enc_keys = {k for k in keys if k.startswith(net.key_to_encoder)}
-    assert enc_keys == {net.key_to_encoder + k for k in net.encoder.state_dict()}
+    assert enc_keys == {net.key_to_encoder[0] + k for k in net.encoder.state_dict()}
     assert len(net.encoder.stages) == 4 and len(net.decoder.stages) == 3
     # the decoder reads its widths from the encoder
     assert [s.conv_block.conv1.conv.out_channels for s in net.decoder.stages] == [32, 16, 8]

@@ -6,11 +6,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from transferbench.data.io import DataError
 from transferbench.data.phantom import LESION_KINDS, Scanner, make_phantom
 from transferbench.data.sources import create_source
 from transferbench.data.splits import benchmark_splits
 from transferbench.data.synthetic import MANIFEST, prepare_synthetic
+from transferbench.errors import DataError
 
 
 def test_layouts_are_the_real_ones(synthetic_root):
@@ -95,8 +95,8 @@ def test_each_domain_has_its_lesion(kind):
 def test_data_of_an_older_generator_is_refused(tmp_path):
     import json
 
-    from transferbench.data.io import DataError
     from transferbench.data.synthetic import MANIFEST, is_prepared
+    from transferbench.errors import DataError
 
     assert not is_prepared(tmp_path)
     (tmp_path / MANIFEST).write_text(json.dumps({"params": {"generator_version": 1}}))

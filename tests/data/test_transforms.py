@@ -5,11 +5,13 @@ import pytest
 import torch
 
 from transferbench.data.cache import PreprocessedCache
-from transferbench.data.io import DataError, save_nifti
+from transferbench.data.intensity import storage_of
+from transferbench.data.io import save_nifti
 from transferbench.data.phantom import Scanner, make_phantom
 from transferbench.data.sources import Case
 from transferbench.data.synthetic import _oriented
-from transferbench.data.transforms import preprocess_transforms, storage_of, train_patch_transforms
+from transferbench.data.transforms import preprocess_transforms, train_patch_transforms
+from transferbench.errors import DataError
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,11 @@ from conftest import write_nifti
 from transferbench.data.cache import PreprocessedCache
 from transferbench.data.check import check_dataset, split_case_ids
 from transferbench.data.fingerprint import compute_fingerprint
-from transferbench.data.io import DataError
 from transferbench.data.phantom import make_phantom
 from transferbench.data.sources import create_source
 from transferbench.data.splits import benchmark_splits
 from transferbench.data.synthetic import DOMAINS
+from transferbench.errors import DataError
 
 SHAPE = (8, 8, 4)
 

@@ -1,0 +1,157 @@
+"""The LightningCLI of ``transferbench fit|validate|test|predict``: SegmentationModule + CTSegDataModule.
+
+Takes command-line arguments (``--config FILE``, dotted overrides) or a resolved :class:`RunConfig` (what
+the sweep executor passes: no YAML is read again). Builds the run's strategy once, lets it fix the data it
+trains on, and adds the callbacks that write the run folder (``training.callbacks``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from pathlib import Path
+
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback, _InstantiatorFn
+
+from transferbench.data.datamodule import CTSegDataModule
+from transferbench.errors import StrategyError
+from transferbench.strategies import create_strategy
+from transferbench.training.callbacks import PredictionWriter, TestResultsWriter, TransferReport
+from transferbench.training.loggers import build_loggers
+from transferbench.training.module import SegmentationModule
+from transferbench.training.run_config import RunConfig
+
+
+class RunFolderConfig(SaveConfigCallback):
+    """Saves the resolved config as ``<default_root_dir>/config.yaml``: one run, one folder."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if self.already_saved:
+            return
+        path = Path(trainer.default_root_dir) / self.config_filename
+        if trainer.is_global_zero:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.parser.save(self.config, path, skip_none=False, overwrite=True, multifile=self.multifile)
+        self.already_saved = True
+        self.already_saved = trainer.strategy.broadcast(self.already_saved)
+
+
+class TransferbenchCLI(LightningCLI):
+    """Links values data and model must share, adds checkpointing, the run-folder callbacks and a test
+    right after ``fit``.
+
+    Everything a run writes lands in ``trainer.default_root_dir``: ``config.yaml``, ``checkpoints/``,
+    ``logs/version_N/metrics.csv`` (unless ``trainer.logger`` is given), ``transfer.json`` and the test
+    results.
+    """
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data.patch_size", "model.roi_size")
+        parser.add_argument(
+            "--strategy",
+            type=dict | None,
+            default=None,
+            help="Transfer strategy {name: ..., **args, pretrained: path(s)} (see `transferbench strategies`); "
+            "default scratch. Fields can be set one by one: --strategy.name encoder --strategy.sources "
+            "msd_lung_tumor --strategy.pretrained PATH.",
+        )
+        parser.link_arguments("strategy", "model.strategy")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/dice",
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best-{epoch:03d}",
+            }
+        )
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=True,
+            help="After fit, test the final weights on the test cases and write per_case_test.csv.",
+        )
+        parser.add_argument(
+            "--wandb",
+            type=dict | None,
+            default=None,
+            help="W&B labels of the run: {group: ..., name: ..., tags: [...]} (a sweep sets them).",
+        )
+        parser.add_argument(
+            "--save_predictions",
+            type=bool,
+            default=False,
+            help="Also write each test prediction as predictions/<case>.nii.gz in the run folder.",
+        )
+
+    def __init__(self, *args, strategy=None, **kwargs) -> None:
+        self._given_strategy = strategy  # a RunConfig's own strategy object
+        super().__init__(*args, **kwargs)
+
+    def _run_config(self):
+        return self.config[self.subcommand] if self.subcommand else self.config
+
+    def before_instantiate_classes(self) -> None:
+        """Build the strategy (once, before anything else) and give the DataModule the data it trains on."""
+        cfg = self._run_config()
+        self.run_strategy = self._given_strategy or create_strategy(cfg.get("strategy"))
+        defaults = inspect.signature(CTSegDataModule).parameters
+        for key, value in self.run_strategy.data_overrides().items():
+            current = cfg.data.get(key)
+            if current not in (defaults[key].default, value):
+                raise StrategyError(
+                    f"strategy {self.run_strategy.name!r} sets data.{key}={value!r}; the config says {current!r}"
+                )
+            cfg.data[key] = value
+        if cfg.get("checkpoint") is not None and cfg.checkpoint.get("dirpath") is None:
+            cfg.checkpoint.dirpath = str(Path(cfg.trainer.default_root_dir or ".") / "checkpoints")
+
+    def _add_instantiators(self) -> None:
+        """The module receives the strategy object built in ``before_instantiate_classes`` (the config, as
+        saved and checkpointed, keeps its plain form)."""
+        super()._add_instantiators()
+        lightning = _InstantiatorFn(cli=self, key="model")
+
+        def build(class_type, *args, applied_instantiation_links: dict, **kwargs):
+            kwargs["strategy"] = self.run_strategy
+            return lightning(
+                class_type, *args, applied_instantiation_links=applied_instantiation_links, **kwargs
+            )
+
+        self.parser.add_instantiator(build, SegmentationModule, subclasses=True, prepend=True)
+
+    def instantiate_trainer(self, **kwargs):
+        cfg = self._run_config()
+        if self._get(self.config_init, "trainer", default={}).get("logger") in (None, True):
+            kwargs["logger"] = build_loggers(cfg.trainer.default_root_dir or ".", **(cfg.get("wandb") or {}))
+        kwargs["callbacks"] = [
+            *(kwargs.get("callbacks") or []),
+            TransferReport(),
+            TestResultsWriter(bool(cfg.get("save_predictions", False))),
+            PredictionWriter(),
+        ]
+        return super().instantiate_trainer(**kwargs)
+
+    def after_fit(self) -> None:
+        if self._run_config().get("test_after_fit", True) and not self.trainer.interrupted:
+            self.trainer.test(self.model, datamodule=self.datamodule)
+
+
+def run_lightning(args: list[str] | RunConfig, ckpt_path: str | None = None) -> TransferbenchCLI:
+    """Run a subcommand from command-line arguments, or ``fit`` a resolved :class:`RunConfig`."""
+    strategy = None
+    if isinstance(args, RunConfig):
+        strategy = args.strategy_object
+        args = {"subcommand": "fit", "fit": {**args.lightning_config(), "ckpt_path": ckpt_path}}
+    # main() passes the (config-name resolved) arguments explicitly; Lightning warns that sys.argv differs.
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+    return TransferbenchCLI(
+        SegmentationModule,
+        CTSegDataModule,
+        args=args,
+        save_config_callback=RunFolderConfig,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"default_env": False},
+        strategy=strategy,
+    )
