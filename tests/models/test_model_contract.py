@@ -42,7 +42,7 @@ def test_configs_may_name_it_by_registry_name(name):
     cls = MODELS.get(name)
     for net in (name, {"class_path": name, "init_args": dict(cls.tiny_kwargs)}):
         config = resolve_model_names({"model": {"net": net, "lr": 0.1}})
-        assert config["model"]["net"]["class_path"] == f"{cls.__module__}.{cls.__qualname__}"
+        assert config["model"]["net"]["class_path"] == f"transferbench.models.{cls.__name__}"
         assert config["model"]["lr"] == 0.1 and network_class(config) is cls
 
 

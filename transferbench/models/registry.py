@@ -30,7 +30,27 @@ def create_model(name: str, **kwargs: Any) -> SegmentationNet:
 
 
 def class_path(cls: type) -> str:
+    """The public import path of a network class: ``transferbench.models.UNet3D`` when the models package
+    exports it (what the packaged configs write), else its defining module's path."""
+    import transferbench.models as package
+
+    if getattr(package, cls.__name__, None) is cls:
+        return f"{package.__name__}.{cls.__name__}"
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def canonical_model_names(config: dict) -> dict:
+    """``config`` with ``model.net`` naming its class by its public path, however the config named it (a
+    registry name, the defining module): the same network gives the same run identity."""
+    config = resolve_model_names(config)
+    net = (config.get("model") or {}).get("net")
+    if not isinstance(net, dict) or "class_path" not in net:
+        return config
+    try:
+        path = class_path(network_class(config))
+    except RegistryError:
+        return config  # reported where the network is built
+    return {**config, "model": {**config["model"], "net": {**net, "class_path": path}}}
 
 
 def resolve_model_names(config: dict) -> dict:

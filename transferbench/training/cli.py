@@ -16,6 +16,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from transferbench.data.datamodule import CTSegDataModule
 from transferbench.errors import StrategyError
+from transferbench.run_folder import RunFolder
 from transferbench.strategies import create_strategy
 from transferbench.training.callbacks import PredictionWriter, TestResultsWriter, TransferReport
 from transferbench.training.loggers import build_loggers
@@ -151,7 +152,7 @@ def run_lightning(args: list[str] | RunConfig, ckpt_path: str | None = None) -> 
         CTSegDataModule,
         args=args,
         save_config_callback=RunFolderConfig,
-        save_config_kwargs={"overwrite": True},
+        save_config_kwargs={"overwrite": True, "config_filename": RunFolder.CONFIG},
         parser_kwargs={"default_env": False},
         strategy=strategy,
     )

@@ -13,7 +13,6 @@ report, the per-case table, the test metrics and the predictions into the run fo
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, Literal
 
 import numpy as np
@@ -29,7 +28,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 
 from transferbench.data.io import load_nifti, read_array
-from transferbench.evaluation.metrics import case_metrics, dice_score
+from transferbench.evaluation.metrics import METRIC_COLUMNS, case_metrics, dice_score
 from transferbench.strategies import KeyReport, create_strategy
 from transferbench.strategies.transfer import keep_frozen_eval
 from transferbench.training.losses import deep_supervision_loss
@@ -101,7 +100,6 @@ class SegmentationModule(pl.LightningModule):
         self._test_rows: list[dict] = []
         self.test_results: pd.DataFrame | None = None
         self.test_summary: dict[str, Any] | None = None
-        self._fit_start: float | None = None
 
     # ----------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
@@ -162,7 +160,6 @@ class SegmentationModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         trainable, total = count_parameters(self.net)
-        self._fit_start = time.perf_counter()
         for logger in self.loggers:
             logger.log_hyperparams({"params/trainable": trainable, "params/total": total})
 
@@ -290,7 +287,7 @@ class SegmentationModule(pl.LightningModule):
         nsd = f"nsd_{self.hparams.nsd_tolerance_mm:g}mm"
         df = pd.DataFrame(
             self._test_rows,
-            columns=["case", "test_set", "class", "dsc", "nsd", "hd95_mm", "gt_ml", "pred_ml"],
+            columns=["case", "test_set", "class", *METRIC_COLUMNS],
         ).rename(columns={"nsd": nsd})
         self._test_rows.clear()
         sets = list(dict.fromkeys(df["test_set"]))  # the target's test cases come first, then extra test sets

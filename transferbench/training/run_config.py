@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from transferbench.config import deep_merge, read_yaml
-from transferbench.models.registry import resolve_model_names
+from transferbench.models.registry import canonical_model_names, resolve_model_names
 from transferbench.strategies import Strategy, create_strategy
 
 # Settings that say where a run writes or how it prints, not what it computes: left out of its identity.
@@ -60,8 +60,9 @@ class RunConfig:
         return create_strategy(self.strategy)
 
     def identity(self) -> dict[str, Any]:
-        """What determines the run's outcome: the resolved config without output locations."""
-        cfg = self.resolved
+        """What determines the run's outcome: the resolved config without output locations (the network
+        named by its public class path, however the config names it)."""
+        cfg = canonical_model_names(self.resolved)
         parts = {
             section: {k: v for k, v in (cfg.get(section) or {}).items() if k not in OUTPUT_KEYS[section]}
             for section in ("trainer", "data", "model", "strategy")
