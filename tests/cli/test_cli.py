@@ -154,3 +154,32 @@ def test_pretrain_then_encoder_and_hybrid_from_the_cli(synthetic_root, tmp_path)
     assert len(rows) == 16
     saved = (hyb / "config.yaml").read_text()
     assert "name: hybrid" in saved and "train_on: target" in saved
+
+
+def test_a_config_may_name_its_network_by_registry_name(tmp_path, capsys):
+    config = tmp_path / "named.yaml"
+    config.write_text("model:\n  net:\n    class_path: unet3d\n    init_args: {preset: tiny}\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(config), "--print_config"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "class_path: transferbench.models.UNet3D" in out and "preset: tiny" in out
+    config.write_text("model:\n  net: unet2d\n")
+    assert main(["fit", "--config", str(config)]) == 2
+    assert "unknown model 'unet2d'; registered: hybrid_unet3d, ncovsegnet, unet3d" in capsys.readouterr().err
+
+
+def test_the_configs_own_callbacks_are_kept(synthetic_root, tmp_path):
+    from pytorch_lightning.callbacks import EarlyStopping
+
+    from transferbench.training.callbacks import TestResultsWriter, TransferReport
+    from transferbench.training.cli import run_lightning
+
+    cli = run_lightning([
+        "fit", "--config", str(packaged_configs()["synthetic_unet3d"]), "--data.root", str(synthetic_root),
+        "--data.target_spacing", "[6, 6, 9]", "--data.patch_size", "[32, 32, 16]",
+        "--model.net.init_args.preset", "tiny", "--trainer.fast_dev_run", "1", "--trainer.logger", "false",
+        "--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.callbacks+", "EarlyStopping", "--trainer.callbacks.monitor", "val/dice",
+    ])  # fmt: skip
+    kinds = {type(c) for c in cli.trainer.callbacks}
+    assert {EarlyStopping, TransferReport, TestResultsWriter} <= kinds

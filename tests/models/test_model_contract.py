@@ -46,6 +46,14 @@ def test_configs_may_name_it_by_registry_name(name):
         assert config["model"]["lr"] == 0.1 and network_class(config) is cls
 
 
+@pytest.mark.parametrize("name", MODELS.names())
+def test_the_package_exports_its_networks(name):
+    import transferbench.models
+
+    cls = MODELS.get(name)
+    assert getattr(transferbench.models, cls.__name__) is cls  # the public class path configs use
+
+
 def test_unknown_network_name_lists_the_registered_ones():
     with pytest.raises(RegistryError, match="unknown model 'unet2d'; registered: .*unet3d"):
         resolve_model_names({"model": {"net": "unet2d"}})

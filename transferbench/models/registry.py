@@ -14,6 +14,7 @@ from transferbench.models.base import SegmentationNet
 from transferbench.registry import Registry
 
 MODELS: Registry[type[SegmentationNet]] = Registry("model")
+PACKAGE = "transferbench.models"
 
 
 def register_model(name: str):
@@ -30,12 +31,11 @@ def create_model(name: str, **kwargs: Any) -> SegmentationNet:
 
 
 def class_path(cls: type) -> str:
-    """The public import path of a network class: ``transferbench.models.UNet3D`` when the models package
-    exports it (what the packaged configs write), else its defining module's path."""
-    import transferbench.models as package
-
-    if getattr(package, cls.__name__, None) is cls:
-        return f"{package.__name__}.{cls.__name__}"
+    """The public import path of a network class: the package's own networks are exported by
+    ``transferbench.models`` (``transferbench.models.UNet3D``, what the packaged configs write); any other
+    registered class is named by its defining module."""
+    if cls.__module__.startswith(f"{PACKAGE}."):
+        return f"{PACKAGE}.{cls.__qualname__}"
     return f"{cls.__module__}.{cls.__qualname__}"
 
 

@@ -126,7 +126,9 @@ class TransferbenchCLI(LightningCLI):
         cfg = self._run_config()
         if self._get(self.config_init, "trainer", default={}).get("logger") in (None, True):
             kwargs["logger"] = build_loggers(cfg.trainer.default_root_dir or ".", **(cfg.get("wandb") or {}))
-        kwargs["callbacks"] = [
+        configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
+        kwargs["callbacks"] = [  # the config's own callbacks (`--trainer.callbacks+`) are kept
+            *(configured if isinstance(configured, list) else [configured]),
             *(kwargs.get("callbacks") or []),
             TransferReport(),
             TestResultsWriter(bool(cfg.get("save_predictions", False))),
