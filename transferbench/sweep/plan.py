@@ -13,17 +13,16 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from transferbench.config import deep_merge
 from transferbench.data.synthetic import synthetic_params
 from transferbench.errors import SpecError
 from transferbench.models.registry import network_class
-from transferbench.run_folder import RunFolder
 from transferbench.strategies import PretrainNeed, create_strategy, strategy_class
 from transferbench.strategies.imagenet import SKIPPED
 from transferbench.sweep.spec import ModelEntry, StrategyEntry, SweepSpec
+from transferbench.sweep.store import ResultsStore
 from transferbench.training.run_config import RunConfig
 
 IDENTITY_FIELDS = ("kind", "model", "strategy", "source", "fold", "seed")
@@ -109,6 +108,7 @@ class Planner:
         self.runs: dict[str, Run] = {}  # by id, in planning order (dependencies first)
         self._pretrain: dict[tuple, str] = {}
         self.data_id = synthetic_params() if spec.prepare_synthetic else None
+        self.store = ResultsStore(spec.results_dir)  # where each run's folder and checkpoint will be
 
     def _config(self, model: ModelEntry, seed: int, phase: str, strategy: dict, settings: dict) -> RunConfig:
         spec = self.spec
@@ -129,18 +129,15 @@ class Planner:
         fold = f"f{run.fold}" if run.fold is not None else ""
         kind = {"pretrain": "pre", "finetune": "ft"}[run.kind]
         run.id = _slug(kind, run.model, run.strategy, run.source, fold, f"s{run.seed}", _hash(identity))
-        folder = self.store_folder(run.id)
+        folder = self.store.folder(run.id)
         run.config = run.config.with_output(
             str(folder.path), {"group": self.spec.name, "name": run.id, "tags": tags}
         )
         run.notes = self._notes(run.config.strategy, run.deps)
         return self.runs.setdefault(run.id, run)
 
-    def store_folder(self, run_id: str) -> RunFolder:
-        return RunFolder(Path(self.spec.results_dir) / "runs" / run_id)
-
     def checkpoint(self, run_id: str) -> str:
-        return str(self.store_folder(run_id).last_checkpoint)
+        return str(self.store.folder(run_id).last_checkpoint)
 
     def pretraining(self, model: ModelEntry, need: PretrainNeed) -> str:
         """Id of the run that trains ``need`` (planned once, with its own chain before it)."""
