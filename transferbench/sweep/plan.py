@@ -177,7 +177,7 @@ class Planner:
 
     def _imagenet(self, model: ModelEntry) -> dict[str, Any]:
         """The ImageNet stage's strategy for ``model``: the sweep's weights file, or skipped without one."""
-        cls = network_class(self.spec.model_config(model))
+        cls = network_class(model.config())
         if getattr(cls, "pretrained_backbone", None) != "resnet50":
             raise SpecError(
                 f"{self.spec.path}: model {model.label!r} has no ResNet-50 backbone for an ImageNet stage"

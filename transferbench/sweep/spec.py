@@ -51,6 +51,10 @@ class ModelEntry:
     base_config: str
     overrides: dict[str, Any] = field(default_factory=dict)
 
+    def config(self) -> dict[str, Any]:
+        """The model's base config with its overrides (what names its network)."""
+        return deep_merge(read_yaml(self.base_config), self.overrides)
+
 
 @dataclass
 class SweepSpec:
@@ -88,9 +92,6 @@ class SweepSpec:
     def model_overrides(self, model: ModelEntry) -> dict[str, Any]:
         """The model's overrides with the sweep-wide ones on top."""
         return deep_merge(model.overrides, self.overrides)
-
-    def model_config(self, model: ModelEntry) -> dict[str, Any]:
-        return deep_merge(read_yaml(model.base_config), model.overrides)
 
 
 def _fail(path: str, key: str, message: str) -> SpecError:
@@ -206,7 +207,7 @@ def _models(raw: dict, where: str, base_dir: Path) -> list[ModelEntry]:
             raise _fail(where, f"models.{label}.base_config", f"no such config {entry['base_config']!r}")
         model = ModelEntry(str(label), str(base), dict(entry.get("overrides") or {}))
         try:  # a typo in the network is a planning error, not a failed run
-            network_class(deep_merge(read_yaml(model.base_config), model.overrides))
+            network_class(model.config())
         except TransferbenchError as err:
             raise _fail(where, f"models.{label}", f"{err} (in {model.base_config})") from None
         models.append(model)

@@ -14,7 +14,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 
 from transferbench.data.io import save_nifti
 from transferbench.run_folder import RunFolder
-from transferbench.training.module import SegmentationModule, count_parameters
+from transferbench.training.module import SegmentationModule
 
 
 def run_folder(trainer: pl.Trainer) -> RunFolder:
@@ -27,7 +27,7 @@ class TransferReport(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: SegmentationModule) -> None:
         if not trainer.is_global_zero:
             return
-        trainable, total = count_parameters(pl_module.net)
+        trainable, total = pl_module.parameter_counts
         run_folder(trainer).write_json(
             RunFolder.TRANSFER,
             {

@@ -81,6 +81,9 @@ class SegmentationModule(pl.LightningModule):
         self.hparams["strategy"] = self.strategy.config()  # plain values: checkpoints load weights_only
         self.net = self.strategy.build_net(net)
         self.transfer_reports: list[KeyReport] | None = None
+        self.parameter_counts: tuple[int, int] = count_parameters(
+            self.net
+        )  # (trainable, total), after freezing
         self.spatial_dims = int(getattr(self.net, "spatial_dims", 3))
         self._check_geometry()
         if self.spatial_dims == 2:  # binary, one logit map per output (nCoVSegNet)
@@ -134,7 +137,7 @@ class SegmentationModule(pl.LightningModule):
     def _record_transfer(self) -> None:
         """Key report and parameter counts: printed and logged as hyperparameters (the ``TransferReport``
         callback writes them to the run folder)."""
-        trainable, total = count_parameters(self.net)
+        trainable, total = self.parameter_counts = count_parameters(self.net)
         reports = self.transfer_reports or []
         for r in reports:
             rank_zero_info(r.summary())
@@ -149,6 +152,8 @@ class SegmentationModule(pl.LightningModule):
                     "strategy/sources": ",".join(self.strategy.sources),
                     "transfer/loaded_tensors": sum(len(r.loaded) for r in reports),
                     "transfer/loaded_params": sum(r.loaded_params for r in reports),
+                    "params/trainable": trainable,
+                    "params/total": total,
                 }
             )
 
@@ -157,11 +162,6 @@ class SegmentationModule(pl.LightningModule):
         super().train(mode)
         keep_frozen_eval(self.net)
         return self
-
-    def on_fit_start(self) -> None:
-        trainable, total = count_parameters(self.net)
-        for logger in self.loggers:
-            logger.log_hyperparams({"params/trainable": trainable, "params/total": total})
 
     # --------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:

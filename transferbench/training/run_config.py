@@ -72,15 +72,18 @@ class RunConfig:
     def with_output(self, root_dir: str, wandb: dict[str, Any] | None = None) -> RunConfig:
         return dataclasses.replace(self, output={"root_dir": str(root_dir), "wandb": dict(wandb or {})})
 
-    def output_overlay(self) -> dict[str, Any]:
-        """``overlay`` plus the output location: with the base config, a complete ``fit`` config."""
+    def _output_settings(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
         if "root_dir" in self.output:
             extra["trainer"] = {"default_root_dir": self.output["root_dir"]}
         if self.output.get("wandb"):
             extra["wandb"] = self.output["wandb"]
-        return deep_merge(self.overlay, extra)
+        return extra
+
+    def output_overlay(self) -> dict[str, Any]:
+        """``overlay`` plus the output location: with the base config, a complete ``fit`` config."""
+        return deep_merge(self.overlay, self._output_settings())
 
     def lightning_config(self) -> dict[str, Any]:
-        """The complete config LightningCLI parses (no file read again)."""
-        return resolve_model_names(deep_merge(read_yaml(self.base_config), self.output_overlay()))
+        """The complete config LightningCLI parses: ``resolved`` plus the output location."""
+        return deep_merge(self.resolved, self._output_settings())
