@@ -296,8 +296,9 @@ def test_covid_benchmark_sweep_plans_on_fixture_roots(benchmark_root):
         in out.stderr
     )
     # 3D U-Net: 15 pretrainings + 420 target runs; nCoVSegNet: ImageNet -> LIDC and LIDC-only pretrainings
-    # per seed (6) + 5 strategies x 5 folds x 3 seeds (75)
-    assert "516 runs = 21 pretraining + 495 target runs (2 model(s) x 5 fold(s) x 3 seed(s))" in out.stderr
+    # per seed (6) + 5 strategies x 5 folds x 3 seeds (75); per model: scratch_matched and scratch_converged
+    # x 5 folds x 3 seeds (60)
+    assert "576 runs = 21 pretraining + 555 target runs (2 model(s) x 5 fold(s) x 3 seed(s))" in out.stderr
     assert "ImageNet stages are skipped" in out.stderr  # $TRANSFERBENCH_IMAGENET unset
 
 

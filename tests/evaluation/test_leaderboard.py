@@ -1,4 +1,4 @@
-"""Leaderboard statistics on hand-made per-case tables whose answers are known."""
+"""Leaderboard rows on hand-made per-case tables: baselines, collapsed runs, run columns, comparisons."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from transferbench.evaluation.comparisons import comparisons, rank_analysis, ranks_table
 from transferbench.evaluation.leaderboard import (
-    bootstrap_ci,
     build_leaderboard,
+    censored_median,
+    collapsed,
     epochs_to_reach,
-    holm,
+    matched_baseline,
     to_markdown,
 )
 
@@ -20,92 +22,126 @@ from transferbench.evaluation.leaderboard import (
 BASE = np.array([32, 40, 26, 45, 35, 42, 31, 38, 47, 33]) / 64
 
 
+def part(strategy: str, source: str, offset, seeds=(0, 1), empty_seed=None) -> list[dict]:
+    out = []
+    for seed in seeds:
+        for i, b in enumerate(BASE):
+            dsc = 0.0 if seed == empty_seed else b + (offset(i) if callable(offset) else offset)
+            out.append({"model": "unet3d", "strategy": strategy, "source": source, "fold": 0, "seed": seed,
+                        "run": f"{strategy}-{source}-{seed}", "case": f"c{i}", "class": 1, "dsc": dsc,
+                        "nsd_3mm": dsc, "gt_ml": 10.0, "pred_ml": 0.0 if seed == empty_seed else 9.0})  # fmt: skip
+    return out
+
+
 def table() -> pd.DataFrame:
+    df = pd.DataFrame(
+        part("scratch", "-", 0.0)
+        + part("scratch_matched", "-", 0.0625)
+        + part("finetune", "tumor", 0.125)  # +1/8 over scratch, +1/16 over the matched scratch
+        + part("joint", "tumor", lambda i: 0.0625 if i % 2 else -0.0625, empty_seed=1)
+    )
+    df["collapsed"] = df.run == "joint-tumor-1"
+    return df
+
+
+def runs_table() -> pd.DataFrame:
+    steps = {"scratch": 160, "scratch_matched": 400, "finetune": 400, "joint": 160}
+    src = {"finetune": "tumor", "joint": "tumor"}
     rows = []
-    for i, b in enumerate(BASE):
-        common = {"model": "unet3d", "fold": i // 5, "seed": 0, "case": f"c{i % 5}", "class": 1}
-        rows.append({**common, "strategy": "scratch", "source": "-", "dsc": b, "nsd_3mm": b})
-        # +1/8 on every case: all ten signs positive
-        rows.append(
-            {**common, "strategy": "finetune", "source": "tumor", "dsc": b + 0.125, "nsd_3mm": b + 0.25}
-        )
-        # +-1/16 alternating: mean difference 0, signed ranks balanced
-        rows.append(
-            {
-                **common,
-                "strategy": "joint",
-                "source": "tumor",
-                "dsc": b + (0.0625 if i % 2 else -0.0625),
-                "nsd_3mm": b,
-            }
-        )
+    for s, n in steps.items():
+        for seed in (0, 1):
+            rows.append({"model": "unet3d", "strategy": s, "source": src.get(s, "-"), "status": "done",
+                         "total_steps": n, "wall_s": 10.0, "pretrain_wall_s": 30.0 if s == "finetune" else np.nan,
+                         "epochs_to_dice": {0: 4.0, 1: np.nan}[seed] if s != "finetune" else 2.0 + seed})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def test_means_differences_and_p_values():
-    board = build_leaderboard(table(), n_boot=500).set_index(["strategy", "source"])
-    ft, joint, scratch = (
-        board.loc[("finetune", "tumor")],
-        board.loc[("joint", "tumor")],
-        board.loc[("scratch", "-")],
-    )
-    assert scratch.dsc_mean == pytest.approx(BASE.mean()) and scratch.dsc_sd == pytest.approx(
-        BASE.std(ddof=1)
-    )
-    assert ft.dsc_mean == pytest.approx(BASE.mean() + 0.125) and ft.cases == 10 and ft.runs == 2
-    assert ft.dsc_diff == 0.125 and ft.nsd_diff == 0.25 and ft.pairs == 10
-    assert ft.dsc_diff_ci_low == 0.125 and ft.dsc_diff_ci_high == 0.125
-    # exact Wilcoxon: ten positive differences -> two-sided p = 2 / 2**10
-    assert ft.p_wilcoxon == pytest.approx(2 / 1024)
-    assert joint.dsc_diff == 0.0 and joint.p_wilcoxon == pytest.approx(1.0)
-    # Holm over the model's two comparisons
-    assert ft.p_holm == pytest.approx(2 * 2 / 1024) and joint.p_holm == pytest.approx(1.0)
-    assert ft["rank"] == 1 and scratch["rank"] == 2 and math.isnan(scratch.p_holm)
+def test_rows_compare_with_the_step_matched_and_the_plain_scratch():
+    board = build_leaderboard(table(), runs_table(), n_boot=300).set_index(["strategy", "source"])
+    ft = board.loc[("finetune", "tumor")]
+    assert ft.matched_baseline == "scratch_matched" and ft.steps == 400
+    assert ft.dsc_diff_scratch_matched == 0.0625 and ft.dsc_diff_scratch == 0.125
+    assert ft.ci_low_scratch_matched == ft.ci_high_scratch_matched == 0.0625
+    assert ft.n_cases == 10 and ft.n_runs == 2 and ft.collapsed == 0
+    # exact Wilcoxon on 10 cases (not 20 case x seed pairs): two-sided p = 2 / 2**10
+    assert ft.p_scratch_matched == pytest.approx(2 / 1024)
+    assert ft.per_seed_scratch_matched == "s0 +0.062, s1 +0.062" and ft.wins_scratch_matched == "10/10"
+    joint = board.loc[("joint", "tumor")]
+    assert joint.matched_baseline == "scratch"  # adds no steps: the plain scratch is its matched control
+    matched = board.loc[("scratch_matched", "-")]
+    assert matched.matched_baseline == "" and matched.dsc_diff_scratch == 0.0625
+    assert math.isnan(board.loc[("scratch", "-")].p_holm_scratch)
 
 
-def test_undefined_cases_are_dropped_from_pairs():
-    df = table()
-    df.loc[(df.strategy == "finetune") & (df.case == "c0"), "dsc"] = np.nan
-    row = build_leaderboard(df).set_index("strategy").loc["finetune"]
-    assert row.pairs == 8 and row.undefined == 2 and row.dsc_diff == 0.125
+def test_collapsed_run_is_counted_and_left_out_of_the_mean():
+    board = build_leaderboard(table(), runs_table(), n_boot=100).set_index(["strategy", "source"])
+    joint = board.loc[("joint", "tumor")]
+    assert joint.collapsed == 1 and joint.n_runs == 2
+    assert joint.dsc_mean == pytest.approx(BASE.mean())  # seed 0 only: +-1/16 alternating
+    assert joint.dsc_mean_all == pytest.approx(BASE.mean() / 2)  # seed 1 predicted nothing anywhere
+    assert joint.per_seed_scratch == "s0 +0.000" and joint.dsc_diff_scratch == pytest.approx(0.0)
 
 
-def test_holm_known_vector():
-    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
-    out = holm([0.2, float("nan"), 0.9])
-    assert out[0] == pytest.approx(0.4) and math.isnan(out[1]) and out[2] == pytest.approx(0.9)
+def test_collapse_rule():
+    runs = pd.DataFrame(part("x", "-", 0.0, seeds=(0,), empty_seed=0))
+    assert collapsed(runs)
+    runs.loc[0, "pred_ml"] = 3.0  # one case of ten predicted: still 90% empty
+    assert collapsed(runs)
+    runs.loc[1, "pred_ml"] = 3.0
+    assert not collapsed(runs)
+    assert collapsed(pd.DataFrame(part("x", "-", 0.1, seeds=(0,))), val_curve=[(1, 0.0), (3, 0.0)])
 
 
-def test_bootstrap_ci_brackets_the_mean():
-    d = np.random.default_rng(1).normal(0.05, 0.1, 200)
-    lo, hi = bootstrap_ci(d)
-    assert lo < d.mean() < hi and hi - lo == pytest.approx(2 * 1.96 * d.std(ddof=1) / np.sqrt(200), rel=0.2)
+def test_holm_families_and_run_columns():
+    board = build_leaderboard(table(), runs_table(), n_boot=100).set_index(["strategy", "source"])
+    # family "vs scratch_matched": finetune and joint (their matched controls)
+    ps = board[["p_scratch_matched", "p_holm_scratch_matched"]].dropna()
+    assert len(ps) == 2 and (ps.p_holm_scratch_matched >= ps.p_scratch_matched).all()
+    assert board.loc[("finetune", "tumor"), "epochs_to_dice"] == 2.0  # runs at 2 and 3: lower median
+    assert board.loc[("joint", "tumor"), "epochs_to_dice"] == 4.0  # 4 and never: Kaplan-Meier median 4
+    assert board.loc[("joint", "tumor"), "reached_dice"] == 1 and board.loc[("joint", "tumor"), "complete"]
 
 
-def test_epochs_to_reach_and_markdown():
+def test_censored_median_and_epochs_to_reach():
+    assert censored_median(pd.Series([8.0, np.nan])) == 8.0  # half reached at 8: Kaplan-Meier median 8
+    assert math.isnan(censored_median(pd.Series([np.nan, np.nan, 5.0])))  # the median run never reached
+    assert censored_median(pd.Series([3.0, 5.0, 4.0])) == 4.0
     assert epochs_to_reach([(0, 0.2), (1, 0.49), (3, 0.51)], 0.5) == 4.0
     assert math.isnan(epochs_to_reach([(0, 0.2)], 0.5))
+
+
+def test_matched_baseline_picks_equal_steps():
+    steps = {("m", "a", "x"): 400, ("m", "scratch", "-"): 160, ("m", "scratch_matched_400", "-"): 400,
+             ("m", "scratch_matched_640", "-"): 640, ("m", "b", "x"): 640, ("m", "c", "x"): 999}  # fmt: skip
+    present = set(steps)
+    assert matched_baseline(("m", "a", "x"), steps, present) == "scratch_matched_400"
+    assert matched_baseline(("m", "b", "x"), steps, present) == "scratch_matched_640"
+    assert matched_baseline(("m", "c", "x"), steps, present) is None
+
+
+def test_comparisons_between_strategies_and_sources():
+    df = pd.DataFrame(
+        part("scratch", "-", 0.0) + part("finetune", "a", 0.125) + part("finetune", "b", 0.0625)
+        + part("hybrid", "a", 0.0625) + part("multisource", "ab", 0.25)
+    )  # fmt: skip
+    board = build_leaderboard(df, n_boot=100)
+    info = {"strategies": {"finetune": "finetune", "hybrid": "hybrid", "multisource": "multisource"},
+            "sources": {"a": ["sa"], "b": ["sb"], "ab": ["sa", "sb"]}}  # fmt: skip
+    out = comparisons(df, board, info, n_boot=100).set_index(["family", "a", "b"])
+    assert out.loc[("sources", "finetune / a", "finetune / b"), "dsc_diff"] == 0.0625
+    assert out.loc[("hybrid_vs_finetune", "hybrid / a", "finetune / a"), "dsc_diff"] == -0.0625
+    best = out.loc["multisource_vs_best_single"]
+    assert list(best.index) == [("multisource / ab", "finetune / a")] and best.dsc_diff.iloc[0] == 0.125
+    strategies = out.loc["strategies"]
+    assert list(strategies.index) == [("finetune / a", "hybrid / a")]
+    assert (out.p_holm >= out.p).all() and (out.n_cases == 10).all()
+    ranks = ranks_table(rank_analysis(df, n_boot=50)).set_index("row")
+    assert ranks.loc["multisource / ab", "mean_rank"] == 1.0 and ranks.loc["scratch", "mean_rank"] == 5.0
+
+
+def test_markdown_cells():
     md = to_markdown(pd.DataFrame({"a": [1.23456, float("nan")], "b": ["x", "y"]}))
     assert md.splitlines()[0] == "| a | b |" and "| 1.235 | x |" in md and "|  | y |" in md
-
-
-def test_cost_columns_and_completeness():
-    runs = pd.DataFrame(
-        [
-            {"model": "unet3d", "strategy": "finetune", "source": "tumor", "status": "done", "wall_s": 10.0,
-             "pretrain_wall_s": 30.0, "epochs_to_dice": 2.0},
-            {"model": "unet3d", "strategy": "finetune", "source": "tumor", "status": "failed", "wall_s": np.nan,
-             "pretrain_wall_s": 30.0, "epochs_to_dice": np.nan},
-            {"model": "unet3d", "strategy": "scratch", "source": "-", "status": "done", "wall_s": 8.0,
-             "pretrain_wall_s": np.nan, "epochs_to_dice": 5.0},
-        ]
-    )  # fmt: skip
-    board = build_leaderboard(table(), runs).set_index("strategy")
-    assert (
-        board.loc["finetune", "finetune_wall_s"] == 10.0 and board.loc["finetune", "pretrain_wall_s"] == 30.0
-    )
-    assert not board.loc["finetune", "complete"] and board.loc["scratch", "complete"]
-    assert board.loc["finetune", "reached_dice"] == 1 and board.loc["scratch", "epochs_to_dice"] == 5.0
 
 
 def test_public_benchmark_reference_numbers():
@@ -118,29 +154,10 @@ def test_public_benchmark_reference_numbers():
     assert reference_for("hybrid", ("msd_lung_tumor",)) == ""
 
 
-def test_source_summary_ranks_sources_within_each_strategy():
-    import pandas as pd
-
-    from transferbench.evaluation.leaderboard import source_summary
-
-    board = pd.DataFrame(
-        [
-            ("m", "scratch", "-", 0.50, float("nan")),
-            ("m", "finetune", "a", 0.70, 0.20),
-            ("m", "finetune", "b", 0.60, 0.10),
-            ("m", "joint", "a", 0.40, -0.10),
-            ("m", "joint", "b", 0.45, -0.05),
-            ("m", "hybrid", "all", 0.90, 0.40),  # a source set: not a single source
-        ],
-        columns=["model", "strategy", "source", "dsc_mean", "dsc_diff"],
-    )
-    out = source_summary(board, ["a", "b"]).set_index("source")
-    assert out.loc["a", "mean_dsc_diff"] == pytest.approx(0.05) and out.loc[
-        "b", "mean_dsc_diff"
-    ] == pytest.approx(0.025)
-    assert (
-        out.loc["a", "mean_rank"] == 1.5 and out.loc["b", "best_in"] == 1 and out.loc["a", "strategies"] == 2
-    )
-    assert list(out.index) == ["a", "b"]
-    empty = source_summary(pd.DataFrame(columns=["model", "strategy", "source"]), ["a"])  # every run failed
-    assert empty.empty and "mean_dsc_diff" in empty.columns
+def test_a_collapsed_run_takes_its_seed_out_of_the_comparison():
+    df = pd.DataFrame(part("scratch", "-", lambda i: 0.0) + part("joint", "tumor", 0.125, empty_seed=1))
+    df.loc[(df.strategy == "scratch") & (df.seed == 1), "dsc"] -= 0.25  # a weak scratch seed
+    df["collapsed"] = df.run == "joint-tumor-1"
+    joint = build_leaderboard(df, n_boot=100).set_index("strategy").loc["joint"]
+    # joint's seed 0 against scratch's seed 0 only (not against the mean of both scratch seeds)
+    assert joint.dsc_diff_scratch == 0.125 and joint.per_seed_scratch == "s0 +0.125"

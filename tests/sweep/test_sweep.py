@@ -44,6 +44,7 @@ def write_spec(tmp_path: Path, root: Path, name: str = "tiny", **changes) -> Pat
             },
         },
         "overrides": FAST,
+        "baselines": ["scratch"],  # the compute controls have their own test
     }
     spec.update(changes)
     path = tmp_path / f"{name}.yaml"
@@ -54,32 +55,54 @@ def write_spec(tmp_path: Path, root: Path, name: str = "tiny", **changes) -> Pat
 def outputs(results: Path) -> dict[str, bytes]:
     return {
         n: (results / n).read_bytes()
-        for n in ("per_case.csv", "leaderboard.csv", "leaderboard.md", "runs.csv")
+        for n in (
+            "per_case.csv",
+            "leaderboard.csv",
+            "leaderboard.md",
+            "runs.csv",
+            "comparisons.csv",
+            "ranks.csv",
+        )
     }
 
 
 def test_tiny_sweep_end_to_end_and_idempotent(synthetic_root, tmp_path, capsys):
-    path = write_spec(tmp_path, synthetic_root)
+    path = write_spec(tmp_path, synthetic_root, baselines=["scratch", "scratch_matched", "scratch_converged"])
     assert main(["sweep", "--config", str(path)]) == 0
     results = tmp_path / "results" / "tiny"
     per_case = pd.read_csv(results / "per_case.csv")
-    assert len(per_case) == 2 * 16 and not per_case.duplicated(["strategy", "source", "case"]).any()
-    assert set(per_case.strategy) == {"scratch", "finetune"}
-    board = pd.read_csv(results / "leaderboard.csv").set_index("strategy")
-    assert board.loc["finetune", "pairs"] == 16 and 0 <= board.loc["finetune", "p_holm"] <= 1
-    assert {"dsc_diff_ci_low", "finetune_wall_s", "pretrain_wall_s", "epochs_to_dice", "rank"} <= set(
-        board.columns
+    assert len(per_case) == 4 * 16 and not per_case.duplicated(["strategy", "source", "case"]).any()
+    assert set(per_case.strategy) == {"scratch", "finetune", "scratch_matched", "scratch_converged"}
+    # the step-matched scratch trains as many optimiser steps as pretraining + fine-tuning (read from the plan)
+    plan = {r["strategy"]: r for r in json.loads((results / "plan.json").read_text())["runs"]}
+    assert plan["finetune"]["total_steps"] == plan["pretrain"]["steps"] + plan["finetune"]["steps"] == 12
+    assert plan["scratch_matched"]["total_steps"] == plan["scratch_matched"]["steps"] == 12
+    assert plan["scratch"]["total_steps"] == 6 and plan["scratch_converged"]["total_steps"] == 24
+    runs = pd.read_csv(results / "runs.csv").set_index("strategy")
+    assert (
+        runs.loc["scratch_matched", "steps_done"] == 12 and runs.loc["scratch_converged", "steps_done"] == 24
     )
-    assert board.loc["finetune", "pretrain_wall_s"] > 0
+    board = pd.read_csv(results / "leaderboard.csv").set_index("strategy")
+    ft = board.loc["finetune"]
+    assert ft.matched_baseline == "scratch_matched" and ft.steps == 12 and ft.n_cases == 16 and ft.n_runs == 1
+    assert 2 / 2**16 <= ft.p_holm_scratch_matched <= 1 and 2 / 2**16 <= ft.p_holm_scratch <= 1
+    assert {"ci_low_scratch_matched", "finetune_wall_s", "pretrain_wall_s", "epochs_to_dice", "rank",
+            "collapsed", "dsc_mean_all"} <= set(board.columns)  # fmt: skip
+    assert ft.pretrain_wall_s > 0
     assert sorted(p.name for p in (results / "figures").glob("*.png")) == [
-        "unet3d_diff_heatmap.png", "unet3d_learning_curves.png", "unet3d_overlays.png", "unet3d_per_case_dsc.png"
+        "unet3d_critical_difference.png", "unet3d_diff_heatmap.png", "unet3d_forest.png",
+        "unet3d_learning_curves.png", "unet3d_overlays.png", "unet3d_paired_cases.png",
+        "unet3d_per_case_dsc.png", "unet3d_rank_stability.png",
     ]  # fmt: skip
+    md = (results / "leaderboard.md").read_text()
+    assert "conditional on the trained models" in md and "2 / 2^16" in md
+    assert "## Friedman test" in md
     first = outputs(results)
     capsys.readouterr()
     # a second invocation trains nothing and rewrites identical tables
     assert main(["sweep", "--config", str(path)]) == 0
     err = capsys.readouterr().err
-    assert err.count("already done") == 3 and "start " not in err
+    assert err.count("already done") == 5 and "start " not in err
     assert outputs(results) == first
     # the leaderboard command rebuilds the same tables from the stored runs alone
     for name in ("leaderboard.csv", "per_case.csv"):
@@ -258,8 +281,8 @@ def test_extra_test_set_gets_its_own_leaderboard(synthetic_root, tmp_path):
     results = tmp_path / "results" / "extra"
     per_case = pd.read_csv(results / "per_case.csv")
     assert per_case.groupby("test_set").case.nunique().to_dict() == {"covid19_ct_seg": 16, "mosmed": 2}
-    assert pd.read_csv(results / "leaderboard.csv").cases.tolist() == [16]
-    assert pd.read_csv(results / "leaderboard_mosmed.csv").cases.tolist() == [2]
+    assert pd.read_csv(results / "leaderboard.csv").n_cases.tolist() == [16]
+    assert pd.read_csv(results / "leaderboard_mosmed.csv").n_cases.tolist() == [2]
     assert "## Extra test set: mosmed" in (results / "leaderboard.md").read_text()
     plan = make_plan(load_spec(path))
     absent = write_spec(
@@ -338,3 +361,74 @@ def test_ncovsegnet_two_stage_chain_plan_and_skipped_imagenet(synthetic_root, tm
     )
     with pytest.raises(SpecError, match="model 'unet3d' has no ResNet-50 backbone"):
         make_plan(load_spec(unet))
+
+
+# --- compute controls (scratch, scratch_matched, scratch_converged) and common random numbers
+
+ALL = ["scratch", "scratch_matched", "scratch_converged"]
+
+
+def plan_of(tmp_path, root, **changes):
+    return make_plan(load_spec(write_spec(tmp_path, root, **changes)))
+
+
+def test_matched_scratch_trains_as_many_steps_as_its_transfer_runs(synthetic_root, tmp_path):
+    plan = plan_of(tmp_path, synthetic_root, baselines=ALL, seeds=[0, 1],
+                   strategies=["finetune", "joint", "hybrid"])  # fmt: skip
+    by = {(r.strategy, r.seed): r for r in plan.runs if r.kind == "finetune"}
+    for seed in (0, 1):
+        ft, matched = by[("finetune", seed)], by[("scratch_matched", seed)]
+        pre = next(r for r in plan.runs if r.id == ft.deps[0])
+        assert ft.total_steps == pre.steps + ft.steps == matched.total_steps == matched.steps == 12
+        assert matched.config.resolved["trainer"]["max_epochs"] == 4 and not matched.deps
+        assert by[("scratch", seed)].total_steps == by[("joint", seed)].total_steps == 6
+        assert by[("scratch_converged", seed)].steps == 24  # 2 x the largest matched budget
+        assert (
+            matched.config.strategy
+            == by[("scratch", seed)].config.strategy
+            == {"name": "scratch", "sources": []}
+        )
+
+
+def test_distinct_totals_get_one_matched_scratch_each(synthetic_root, tmp_path):
+    plan = plan_of(tmp_path, synthetic_root, baselines=["scratch_matched"], converged_factor=3,
+                   strategies=["finetune", {"label": "two_stage", "name": "finetune", "chain": ["tumor"],
+                                            "sources": ["gtv"]}],
+                   sources={"tumor": "msd_lung_tumor", "gtv": "structseg_gtv"})  # fmt: skip
+    labels = sorted(r.strategy for r in plan.runs if r.strategy.startswith("scratch"))
+    assert labels == ["scratch_matched_12", "scratch_matched_18"]
+    steps = {r.strategy: r.steps for r in plan.runs if r.strategy.startswith("scratch")}
+    assert steps == {"scratch_matched_12": 12, "scratch_matched_18": 18}
+    assert {r.total_steps for r in plan.runs if r.strategy == "two_stage"} == {18}
+
+
+def test_baselines_are_declared_and_validated(synthetic_root, tmp_path):
+    plan = plan_of(tmp_path, synthetic_root, baselines=[], strategies=["finetune"])
+    assert {r.strategy for r in plan.runs} == {"pretrain", "finetune"}
+    with pytest.raises(SpecError, match="`baselines`"):
+        load_spec(write_spec(tmp_path, synthetic_root, baselines=["scratch_long"]))
+    with pytest.raises(SpecError, match="`converged_factor`"):
+        load_spec(write_spec(tmp_path, synthetic_root, converged_factor=0.5))
+
+
+def test_common_random_numbers_share_a_seed_across_strategies(synthetic_root, tmp_path):
+    shared = plan_of(tmp_path, synthetic_root, baselines=ALL)
+    seeds = {r.strategy: r.config.seed for r in shared.runs if r.kind == "finetune"}
+    assert set(seeds.values()) == {0}
+    independent = plan_of(tmp_path, synthetic_root, baselines=ALL, common_random_numbers=False)
+    seeds = {r.strategy: r.config.seed for r in independent.runs if r.kind == "finetune"}
+    assert len(set(seeds.values())) == 4 and {r.seed for r in independent.runs} == {0}
+    same = {r.id for r in shared.runs if r.kind == "pretrain"}
+    assert same == {r.id for r in independent.runs if r.kind == "pretrain"}  # pretraining keeps its seed
+
+
+def test_dry_run_warns_below_three_seeds(synthetic_root, tmp_path, capsys):
+    from transferbench.cli.main import main
+
+    assert main(["sweep", "--config", str(write_spec(tmp_path, synthetic_root)), "--dry-run"]) == 0
+    assert "warning: 1 seed(s): p-values are conditional on the trained models" in capsys.readouterr().err
+    assert (
+        main(["sweep", "--config", str(write_spec(tmp_path, synthetic_root, seeds=[0, 1, 2])), "--dry-run"])
+        == 0
+    )
+    assert "warning:" not in capsys.readouterr().err

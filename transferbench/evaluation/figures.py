@@ -3,7 +3,6 @@ curves and prediction overlays. Written atomically as PNG into ``<results>/figur
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,25 +13,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from transferbench.files import atomic_write_bytes  # noqa: E402
+from transferbench.evaluation import stat_figures as sf  # noqa: E402
+from transferbench.evaluation.leaderboard import MATCHED, is_baseline  # noqa: E402
+from transferbench.evaluation.plotting import save  # noqa: E402
 from transferbench.run_folder import RunFolder  # noqa: E402
 
 Curves = dict[str, list]  # run id -> [(epoch, validation Dice), ...]
 
 
-def _save(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def heatmap(board: pd.DataFrame, model: str, path: Path) -> None:
-    b = board[(board.model == model) & (board.strategy != "scratch")].dropna(subset=["dsc_diff"])
+    col = f"dsc_diff_{MATCHED}"
+    b = board[(board.model == model) & ~board.strategy.map(is_baseline)].dropna(subset=[col])
     if b.empty:
         return
-    table = b.pivot(index="strategy", columns="source", values="dsc_diff")
-    pvals = b.pivot(index="strategy", columns="source", values="p_holm")
+    table = b.pivot(index="strategy", columns="source", values=col)
+    pvals = b.pivot(index="strategy", columns="source", values=f"p_holm_{MATCHED}")
     lim = max(0.05, float(np.nanmax(np.abs(table.to_numpy()))))
     fig, ax = plt.subplots(figsize=(1.4 + 1.3 * table.shape[1], 0.9 + 0.5 * table.shape[0]))
     im = ax.imshow(table.to_numpy(), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
@@ -42,9 +37,9 @@ def heatmap(board: pd.DataFrame, model: str, path: Path) -> None:
             ax.text(j, i, f"{v:+.3f}{star}", ha="center", va="center", fontsize=8)
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right")
     ax.set_yticks(range(table.shape[0]), table.index)
-    ax.set_title(f"{model}: DSC difference to scratch (* Holm p < 0.05)", fontsize=9)
+    ax.set_title(f"{model}: DSC difference to the step-matched scratch (* Holm p < 0.05)", fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.8)
-    _save(fig, path)
+    save(fig, path)
 
 
 def distributions(per_case: pd.DataFrame, model: str, path: Path) -> None:
@@ -63,7 +58,7 @@ def distributions(per_case: pd.DataFrame, model: str, path: Path) -> None:
     ax.set_xticks(range(1, len(groups) + 1), [n for n, _ in groups], rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("per-case DSC")
     ax.set_title(f"{model}: per-case DSC (test cases x folds x seeds)", fontsize=9)
-    _save(fig, path)
+    save(fig, path)
 
 
 def learning_curves(val_curves: Curves, runs: pd.DataFrame, model: str, path: Path) -> None:
@@ -78,12 +73,14 @@ def learning_curves(val_curves: Curves, runs: pd.DataFrame, model: str, path: Pa
                 curves.setdefault(epoch + 1, []).append(dice)
         if curves:
             xs = sorted(curves)
-            ax.plot(xs, [np.mean(curves[x]) for x in xs], marker="o", ms=3, label=strategy)
+            (line,) = ax.plot(xs, [np.mean(curves[x]) for x in xs], marker="o", ms=3, label=strategy)
+            lo, hi = [np.min(curves[x]) for x in xs], [np.max(curves[x]) for x in xs]
+            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation Dice (mean over runs)")
+    ax.set_ylabel("validation Dice on the training cases\n(mean; band: min-max over runs)")
     ax.set_title(f"{model}: convergence per strategy", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
-    _save(fig, path)
+    save(fig, path)
 
 
 def overlays(
@@ -132,7 +129,7 @@ def overlays(
             dsc = "" if run_id is None else f" DSC {d[(d.run == run_id) & (d.case == case)].dsc.iloc[0]:.2f}"
             ax.set_title(f"{case}: {name}{dsc}", fontsize=7)
             ax.axis("off")
-    _save(fig, path)
+    save(fig, path)
 
 
 def write_figures(
@@ -143,9 +140,16 @@ def write_figures(
     runs: pd.DataFrame,
     val_curves: Curves,
     folder_of: Callable[[str], RunFolder],
+    tests: pd.DataFrame | None = None,
+    ranking: dict[str, dict] | None = None,
 ) -> None:
     """Every figure into ``out``; ``folder_of`` gives a run's folder (its stored predictions)."""
     for model in sorted(per_case["model"].unique()):
+        sf.forest(board, model, out / f"{model}_forest.png")
+        sf.paired_cases(per_case, board, model, out / f"{model}_paired_cases.png")
+        if ranking and model in ranking:
+            sf.cd_diagram(ranking[model], model, out / f"{model}_critical_difference.png")
+            sf.rank_blobs(ranking[model], model, out / f"{model}_rank_stability.png")
         heatmap(board, model, out / f"{model}_diff_heatmap.png")
         distributions(per_case, model, out / f"{model}_per_case_dsc.png")
         learning_curves(val_curves, runs, model, out / f"{model}_learning_curves.png")

@@ -1,66 +1,37 @@
-"""Leaderboard statistics: per-case scores in, one row per model x strategy x source out.
+"""Leaderboard: per-case scores in, one row per model x strategy x source out, every comparison case-level.
 
-Every comparison with ``scratch`` is *paired*: the same model, fold, seed, case and class. The difference
-in DSC gets a percentile bootstrap 95% CI over the pairs and a two-sided Wilcoxon signed-rank p-value;
-p-values are Holm-corrected over all comparisons of one model (one family per model).
+Each row is compared with two baselines of the same model, paired on the test cases (statistics.py):
+``scratch_matched``, the scratch trained for as many optimiser steps as the row's runs in total (pretraining
+chain + target training; the primary comparison, He et al. 2019), and the plain ``scratch`` (the target
+budget only). Holm runs over one declared family per model and baseline. Collapsed runs (empty
+predictions almost everywhere, or a validation Dice that never leaves 0) are counted per row and left out
+of every mean and test; ``dsc_mean_all`` keeps them in.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from transferbench.evaluation import statistics as st
 
 KEYS = ["model", "strategy", "source"]
-PAIR = ["model", "fold", "seed", "case", "class"]
-BASELINE = "scratch"
+SCRATCH, MATCHED, CONVERGED = "scratch", "scratch_matched", "scratch_converged"
+COLLAPSE_EMPTY_SHARE = 0.9  # a run is collapsed if it predicts nothing on >= 90% of non-empty references
 
 
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (NaN stays NaN), in the input order."""
-    p = np.asarray(pvalues, dtype=float)
-    ok = np.flatnonzero(~np.isnan(p))
-    out = np.full_like(p, np.nan)
-    order = ok[np.argsort(p[ok], kind="stable")]
-    m = len(order)
-    running = 0.0
-    for i, idx in enumerate(order):
-        running = max(running, min(1.0, (m - i) * p[idx]))
-        out[idx] = running
-    return out.tolist()
+def is_baseline(strategy: str) -> bool:
+    return strategy in (SCRATCH, CONVERGED) or strategy.startswith(MATCHED)
 
 
-def bootstrap_ci(
-    diffs: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean paired difference (resampling pairs)."""
-    if len(diffs) == 0:
-        return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    means = diffs[rng.integers(0, len(diffs), (n_boot, len(diffs)))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
-
-
-def wilcoxon_p(diffs: np.ndarray) -> float:
-    if len(diffs) == 0:
-        return math.nan
-    if np.allclose(diffs, 0):
-        return 1.0
-    return float(stats.wilcoxon(diffs, zero_method="wilcox", alternative="two-sided").pvalue)
-
-
-def paired_differences(per_case: pd.DataFrame, row_keys: tuple, metric: str = "dsc") -> np.ndarray:
-    """``metric`` of the row minus scratch's, on the cases both scored (undefined cases dropped)."""
-    model, strategy, source = row_keys
-    rows = per_case[(per_case.model == model) & (per_case.strategy == strategy) & (per_case.source == source)]
-    base = per_case[(per_case.model == model) & (per_case.strategy == BASELINE)]
-    merged = rows.merge(base, on=PAIR, suffixes=("", "_base"))
-    d = (merged[metric] - merged[f"{metric}_base"]).dropna()
-    return d.to_numpy(dtype=float)
+def collapsed(per_case_run: pd.DataFrame, val_curve: list | None = None) -> bool:
+    """Whether one run measured an optimisation failure rather than its strategy (statistics.md)."""
+    if val_curve and max(d for _, d in val_curve) <= 0.0:
+        return True
+    positive = per_case_run[per_case_run["gt_ml"] > 0] if "gt_ml" in per_case_run else per_case_run.iloc[:0]
+    return bool(len(positive) and (positive["pred_ml"] <= 0).mean() >= COLLAPSE_EMPTY_SHARE)
 
 
 def epochs_to_reach(curve: list, threshold: float) -> float:
@@ -71,6 +42,60 @@ def epochs_to_reach(curve: list, threshold: float) -> float:
     return math.nan
 
 
+def censored_median(values: pd.Series) -> float:
+    """Median epochs-to-threshold with "never reached" as infinitely late (the Kaplan-Meier median of
+    uncensored-or-never data: the lower median); NaN when the median run never reached it."""
+    v = np.sort(np.where(values.isna(), np.inf, values.to_numpy(dtype=float)))
+    if len(v) == 0:
+        return math.nan
+    m = v[(len(v) - 1) // 2]
+    return float(m) if np.isfinite(m) else math.nan
+
+
+def _row_summary(rows: pd.DataFrame, ok: pd.DataFrame, nsd: str) -> dict:
+    means, all_means = st.case_means(ok, "dsc"), st.case_means(rows, "dsc")
+    return {
+        "n_runs": int(rows["run"].nunique()),
+        "collapsed": int(rows.loc[rows["collapsed"], "run"].nunique()),
+        "n_cases": len(means),
+        "undefined": int(rows.groupby(st.UNIT)["dsc"].mean().isna().sum()),
+        "dsc_mean": float(means.mean()) if len(means) else math.nan,
+        "dsc_sd": float(means.std(ddof=1)) if len(means) > 1 else math.nan,
+        "dsc_mean_all": float(all_means.mean()) if len(all_means) else math.nan,
+        "nsd_mean": float(st.case_means(ok, nsd).mean()) if len(ok) else math.nan,
+    }
+
+
+def _steps(runs: pd.DataFrame | None) -> dict[tuple, float]:
+    if runs is None or "total_steps" not in runs or runs.empty:
+        return {}
+    return runs.groupby(KEYS)["total_steps"].max().to_dict()
+
+
+def matched_baseline(keys: tuple, steps: dict[tuple, float], present: set[tuple]) -> str | None:
+    """The baseline row trained for as many total steps as row ``keys`` (a ``scratch_matched*``, or the
+    plain ``scratch`` when the row adds no steps to it); None when no baseline matches."""
+    model, want = keys[0], steps.get(keys)
+    if want is None or (isinstance(want, float) and math.isnan(want)):
+        return None
+    same = sorted(k[1] for k in present if k[0] == model and is_baseline(k[1]) and steps.get(k) == want)
+    matched = [s for s in same if s.startswith(MATCHED)]
+    return matched[0] if matched else (SCRATCH if SCRATCH in same else None)
+
+
+def _comparison_columns(cmp: dict, suffix: str) -> dict:
+    per_seed = ", ".join(f"s{s} {d:+.3f}" for s, d in cmp["per_seed"].items())
+    return {
+        f"dsc_diff_{suffix}": cmp["diff"],
+        f"ci_low_{suffix}": cmp["ci_low"],
+        f"ci_high_{suffix}": cmp["ci_high"],
+        f"p_{suffix}": cmp["p"],
+        f"sd_diff_{suffix}": cmp["sd"],
+        f"wins_{suffix}": f"{cmp['wins']}/{cmp['n_cases']}" if cmp["n_cases"] else "",
+        f"per_seed_{suffix}": per_seed,
+    }
+
+
 def build_leaderboard(
     per_case: pd.DataFrame,
     runs: pd.DataFrame | None = None,
@@ -78,78 +103,64 @@ def build_leaderboard(
     seed: int = 0,
     nsd_column: str = "nsd_3mm",
 ) -> pd.DataFrame:
-    """The leaderboard table; ``runs`` (one row per planned target run) adds cost and completeness columns.
-
-    ``runs`` columns: model, strategy, source, status, wall_s, pretrain_wall_s, epochs_to_dice.
-    """
+    """The leaderboard table. ``per_case`` needs KEYS, fold, seed, run, case, class, dsc, the NSD column
+    and optionally ``collapsed``; ``runs`` (one row per planned target run: KEYS, status, total_steps,
+    wall_s, pretrain_wall_s, epochs_to_dice) adds steps, the matched baseline, cost and completeness."""
+    per_case = per_case.assign(collapsed=per_case.get("collapsed", False)).astype({"collapsed": bool})
+    ok = per_case[~per_case["collapsed"]]
+    groups = {k: g for k, g in per_case.groupby(KEYS, sort=False)}
+    ok_groups = {k: ok[ok.run.isin(g.run)] for k, g in groups.items()}
+    steps = _steps(runs)
     rows = []
-    for keys, g in per_case.groupby(KEYS, sort=False):
-        row = dict(zip(KEYS, keys))
-        row["runs"] = int(g[["fold", "seed"]].drop_duplicates().shape[0])
-        row["cases"] = int(len(g))
-        row["undefined"] = int(g["dsc"].isna().sum())
-        for metric, name in (("dsc", "dsc"), (nsd_column, "nsd")):
-            row[f"{name}_mean"] = float(g[metric].mean())
-            row[f"{name}_sd"] = float(g[metric].std(ddof=1)) if g[metric].notna().sum() > 1 else math.nan
-        if keys[1] != BASELINE:
-            d = paired_differences(per_case, keys, "dsc")
-            dn = paired_differences(per_case, keys, nsd_column)
-            row["pairs"] = len(d)
-            row["dsc_diff"] = float(d.mean()) if len(d) else math.nan
-            row["dsc_diff_ci_low"], row["dsc_diff_ci_high"] = bootstrap_ci(d, n_boot, seed)
-            row["nsd_diff"] = float(dn.mean()) if len(dn) else math.nan
-            row["p_wilcoxon"] = wilcoxon_p(d)
+    for keys, g in groups.items():
+        row = {**dict(zip(KEYS, keys)), "steps": steps.get(keys, math.nan)}
+        row.update(_row_summary(g, ok_groups[keys], nsd_column))
+        base = matched_baseline(keys, steps, set(groups)) if not is_baseline(keys[1]) else None
+        row["matched_baseline"] = base or ""
+        if base is not None:
+            other = ok_groups[(keys[0], base, "-")]
+            cmp = st.compare(ok_groups[keys], other, "dsc", n_boot, seed)
+            row.update(_comparison_columns(cmp, MATCHED))
+            row[f"nsd_diff_{MATCHED}"] = st.compare(ok_groups[keys], other, nsd_column, 0)["diff"]
+        if keys[1] != SCRATCH and (keys[0], SCRATCH, "-") in groups:
+            cmp = st.compare(ok_groups[keys], ok_groups[(keys[0], SCRATCH, "-")], "dsc", n_boot, seed)
+            row.update(_comparison_columns(cmp, SCRATCH))
         rows.append(row)
     board = pd.DataFrame(rows)
-    for col in ("pairs", "dsc_diff", "dsc_diff_ci_low", "dsc_diff_ci_high", "nsd_diff", "p_wilcoxon"):
-        if col not in board:
-            board[col] = math.nan
-    board["p_holm"] = math.nan
-    for idx in board.groupby("model").groups.values():
-        board.loc[idx, "p_holm"] = holm(board.loc[idx, "p_wilcoxon"].tolist())
-    board["rank"] = board.groupby("model")["dsc_mean"].rank(ascending=False, method="min").astype(int)
+    for suffix in (MATCHED, SCRATCH):
+        for col in (f"dsc_diff_{suffix}", f"ci_low_{suffix}", f"ci_high_{suffix}", f"p_{suffix}"):
+            board[col] = board.get(col, math.nan)
+        board[f"p_holm_{suffix}"] = math.nan
+        for idx in board.groupby("model").groups.values():  # one family per model and baseline
+            board.loc[idx, f"p_holm_{suffix}"] = st.holm(board.loc[idx, f"p_{suffix}"])
+    board["rank"] = board.groupby("model")["dsc_mean"].rank(ascending=False, method="min").astype("Int64")
     if runs is not None and len(runs):
-        cost = runs.groupby(KEYS, sort=False).agg(
-            planned=("status", "size"),
-            finished=("status", lambda s: int((s == "done").sum())),
-            finetune_wall_s=("wall_s", "mean"),
-            pretrain_wall_s=("pretrain_wall_s", "mean"),
-            epochs_to_dice=("epochs_to_dice", "mean"),
-            reached_dice=("epochs_to_dice", lambda s: int(s.notna().sum())),
-            **({"notes": ("notes", _join_notes)} if "notes" in runs else {}),
-        )
-        board = board.merge(cost.reset_index(), on=KEYS, how="outer")
+        board = board.merge(_run_columns(runs), on=KEYS, how="outer")
         board["complete"] = board["finished"] == board["planned"]
-        board[["runs", "cases"]] = board[["runs", "cases"]].fillna(0).astype(int)
-    board = board.sort_values(["model", "rank", "strategy", "source"], na_position="last").reset_index(
+        board[["n_runs", "n_cases"]] = board[["n_runs", "n_cases"]].fillna(0).astype(int)
+    return board.sort_values(["model", "rank", "strategy", "source"], na_position="last").reset_index(
         drop=True
     )
-    return board
 
 
-def source_summary(board: pd.DataFrame, singles: Sequence[str]) -> pd.DataFrame:
-    """Which source helps most, per model: over the strategies run with each single source, the mean
-    paired difference to ``scratch``, the mean rank of the source among the single sources within a
-    strategy (1 = best DSC) and in how many strategies it ranks first."""
-    if "dsc_diff" not in board:  # no finished target run: nothing to compare yet
-        board = board.assign(dsc_diff=pd.Series(dtype=float), dsc_mean=pd.Series(dtype=float))
-    rows = board[board["source"].isin(singles) & board["dsc_diff"].notna()].copy()
-    if rows.empty:
-        return pd.DataFrame(
-            columns=["model", "source", "strategies", "mean_dsc_diff", "mean_rank", "best_in"]
-        )
-    rows["within"] = rows.groupby(["model", "strategy"])["dsc_mean"].rank(ascending=False, method="min")
-    out = rows.groupby(["model", "source"]).agg(
-        strategies=("strategy", "nunique"),
-        mean_dsc_diff=("dsc_diff", "mean"),
-        mean_rank=("within", "mean"),
-        best_in=("within", lambda r: int((r == 1).sum())),
+def _run_columns(runs: pd.DataFrame) -> pd.DataFrame:
+    """Cost, completeness and convergence per row, from the runs table."""
+    agg = {
+        "planned": ("status", "size"),
+        "finished": ("status", lambda s: int((s == "done").sum())),
+        "finetune_wall_s": ("wall_s", "mean"),
+        "pretrain_wall_s": ("pretrain_wall_s", "mean"),
+        "epochs_to_dice": ("epochs_to_dice", censored_median),
+        "reached_dice": ("epochs_to_dice", lambda s: int(s.notna().sum())),
+    }
+    if "notes" in runs:
+        agg["notes"] = ("notes", _join_notes)
+    done = runs[runs.status == "done"]
+    out = runs.groupby(KEYS, sort=False).agg(**{k: v for k, v in agg.items() if k in ("planned", "finished")})
+    rest = done.groupby(KEYS, sort=False).agg(
+        **{k: v for k, v in agg.items() if k not in ("planned", "finished")}
     )
-    return (
-        out.reset_index()
-        .sort_values(["model", "mean_dsc_diff"], ascending=[True, False])
-        .reset_index(drop=True)
-    )
+    return out.join(rest, how="left").reset_index()
 
 
 def _join_notes(values: pd.Series) -> str:
@@ -166,7 +177,7 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
             if math.isnan(v):
                 return ""
             return format(v, ".2g") if 0 < abs(v) < 1e-3 else format(v, floatfmt)
-        return str(v)
+        return "" if v is pd.NA else str(v)
 
     head = "| " + " | ".join(df.columns) + " |"
     sep = "|" + "|".join("---" for _ in df.columns) + "|"

@@ -12,15 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from transferbench.evaluation.leaderboard import (
-    build_leaderboard,
-    epochs_to_reach,
-    source_summary,
-    to_markdown,
-)
+from transferbench.evaluation.comparisons import comparisons, rank_analysis, ranks_table
+from transferbench.evaluation.leaderboard import build_leaderboard, collapsed, epochs_to_reach
 from transferbench.evaluation.reference import reference_for
 from transferbench.files import atomic_write_text
 from transferbench.sweep.plan import Plan
+from transferbench.sweep.report import leaderboard_markdown
 from transferbench.sweep.store import ResultsStore
 
 META = ["model", "strategy", "source", "fold", "seed"]
@@ -35,6 +32,8 @@ def write_plan(plan: Plan, store: ResultsStore) -> None:
         "data_root": spec.data_root,
         "target": spec.target,
         "dice_threshold": spec.dice_threshold,
+        "converged_factor": spec.converged_factor,
+        "common_random_numbers": spec.common_random_numbers,
         "synthetic": spec.prepare_synthetic or (Path(spec.data_root) / "synthetic_manifest.json").is_file(),
         "strategies": {e.label: e.config["name"] for e in spec.strategies},
         "sources": {k: spec.source_members(k) for k in [*spec.sources, *spec.source_sets]},
@@ -71,6 +70,11 @@ def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
                 "wall_s": res["wall_s"] if res else math.nan,
                 "pretrain_wall_s": dep_wall,
                 "epochs": res["epochs"] if res else math.nan,
+                "total_steps": r.get("total_steps", math.nan),
+                "steps_done": res.get("global_step", math.nan) if res else math.nan,
+                "val_max": max((d for _, d in res["val_curve"]), default=math.nan) if res else math.nan,
+                "plateau_gain": plateau_gain(res["val_curve"]) if res else math.nan,
+                "collapsed": False,
                 "epochs_to_dice": epochs_to_reach(res["val_curve"], info["dice_threshold"])
                 if res
                 else math.nan,
@@ -83,6 +87,8 @@ def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
             for k in reversed(META):
                 df.insert(0, k, r[k])
             df["run"] = r["id"]
+            df["collapsed"] = collapsed(df, res["val_curve"])
+            records[-1]["collapsed"] = bool(df["collapsed"].iloc[0]) if len(df) else False
             frames.append(df)
     runs = pd.DataFrame(records)
     if len(runs):
@@ -105,6 +111,17 @@ def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
     return info, per_case, runs, {k: v for k, v in results.items() if v}
 
 
+def plateau_gain(curve: list) -> float:
+    """Best validation Dice in the last quarter of the epochs minus the best before it (< 0.01: the
+    curve has plateaued); NaN with fewer than 4 validations."""
+    if len(curve) < 4:
+        return math.nan
+    last_epoch = curve[-1][0]
+    late = [d for e, d in curve if e >= 0.75 * last_epoch]
+    early = [d for e, d in curve if e < 0.75 * last_epoch]
+    return float(max(late) - max(early)) if late and early else math.nan
+
+
 def _chain_wall(run_id: str, info: dict, results: dict) -> float:
     """Wall time of every pretraining this run starts from (its whole chain); NaN if one is missing."""
     deps = {r["id"]: r["deps"] for r in info["runs"]}
@@ -121,7 +138,8 @@ def _chain_wall(run_id: str, info: dict, results: dict) -> float:
 
 
 def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
-    """Write per_case.csv, runs.csv, leaderboard.csv, leaderboard.md (and figures); returns the leaderboard."""
+    """Write per_case.csv, runs.csv, leaderboard.csv / .md, comparisons.csv, ranks.csv,
+    rank_stability.csv (and figures); returns the leaderboard."""
     results_dir = Path(results_dir)
     store = ResultsStore(results_dir)
     info, per_case, runs, results = collect(store)
@@ -131,10 +149,11 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     nsd = next((c for c in per_case.columns if c.startswith("nsd_")), "nsd_3mm")
     target = info["target"]["dataset"]
     main = per_case[per_case["test_set"] == target]
-    if main.empty:
-        board = pd.DataFrame(columns=["model", "strategy", "source"])
-    else:
-        board = build_leaderboard(main, target_runs, nsd_column=nsd)
+    board = (
+        build_leaderboard(main, target_runs, nsd_column=nsd)
+        if len(main)
+        else pd.DataFrame(columns=["model", "strategy", "source"])
+    )
     extra = {}
     for name in sorted(set(per_case["test_set"]) - {target}):  # extra test sets: one leaderboard each
         extra[name] = build_leaderboard(per_case[per_case["test_set"] == name], target_runs, nsd_column=nsd)
@@ -149,61 +168,24 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
             for s, src in zip(board["strategy"], board["source"])
         ]
     atomic_write_text(results_dir / "leaderboard.csv", board.to_csv(index=False))
-    singles = [label for label, members in info.get("sources", {}).items() if len(members) == 1]
-    sources = source_summary(board, singles)
-    atomic_write_text(results_dir / "sources.csv", sources.to_csv(index=False))
-    atomic_write_text(results_dir / "leaderboard.md", leaderboard_markdown(info, board, runs, extra, sources))
+    tests = comparisons(main, board, info) if len(main) else comparisons(main, board.iloc[:0], info)
+    atomic_write_text(results_dir / "comparisons.csv", tests.to_csv(index=False))
+    ranking = rank_analysis(main) if len(main) else {}
+    atomic_write_text(results_dir / "ranks.csv", ranks_table(ranking).to_csv(index=False))
+    shares = [a["shares"].assign(model=m) for m, a in ranking.items()]
+    stability = (
+        pd.concat(shares, ignore_index=True)
+        if shares
+        else pd.DataFrame(columns=["row", "rank", "share", "model"])
+    )
+    atomic_write_text(
+        results_dir / "rank_stability.csv", stability[["model", "row", "rank", "share"]].to_csv(index=False)
+    )
+    markdown = leaderboard_markdown(info, board, runs, main, tests, ranking, extra)
+    atomic_write_text(results_dir / "leaderboard.md", markdown)
     if figures and not main.empty:
         from transferbench.evaluation.figures import write_figures
 
         curves = {run_id: res["val_curve"] for run_id, res in results.items()}
-        write_figures(results_dir / "figures", info, main, board, runs, curves, store.folder)
+        write_figures(results_dir / "figures", info, main, board, runs, curves, store.folder, tests, ranking)
     return board
-
-
-def leaderboard_markdown(
-    info: dict,
-    board: pd.DataFrame,
-    runs: pd.DataFrame,
-    extra: dict[str, pd.DataFrame] | None = None,
-    sources: pd.DataFrame | None = None,
-) -> str:
-    lines = [f"# Leaderboard: {info['name']}", ""]
-    target = info["target"]
-    lines.append(
-        f"Target {target['dataset']} ({target.get('label_mode', '')}, {target.get('fold_scheme', '')}); "
-        f"{'synthetic benchmark' if info.get('synthetic') else 'data root ' + info['data_root']}. "
-        "DSC / NSD are means over test cases x folds x seeds; `dsc_diff` is the paired difference to `scratch` "
-        "on the same cases with a bootstrap 95% CI; `p_holm` is the Wilcoxon signed-rank p-value, "
-        f"Holm-corrected per model. `epochs_to_dice`: first epoch with validation Dice >= {info['dice_threshold']}."
-    )
-    lines.append("")
-    cols = [
-        c
-        for c in [
-            "rank", "model", "strategy", "source", "runs", "cases", "dsc_mean", "dsc_sd", "nsd_mean", "nsd_sd",
-            "dsc_diff", "dsc_diff_ci_low", "dsc_diff_ci_high", "p_holm", "finetune_wall_s", "pretrain_wall_s",
-            "epochs_to_dice", "complete", "reference", "notes",
-        ]
-        if c in board.columns
-    ]  # fmt: skip
-    lines.append(to_markdown(board[cols]) if len(board) else "(no finished runs)\n")
-    if sources is not None and len(sources):
-        lines += [
-            "",
-            "## Which source helps most",
-            "",
-            "Per model, over the strategies run with each single source: mean difference to `scratch`, mean "
-            "rank of the source among the single sources within a strategy (1 = best) and the number of "
-            "strategies where it ranks first.",
-            "",
-            to_markdown(sources),
-        ]
-    for name, other in (extra or {}).items():
-        lines += ["", f"## Extra test set: {name}", "", "The same models, every case of the set.", ""]
-        lines.append(to_markdown(other[[c for c in cols if c in other.columns and c != "reference"]]))
-    bad = runs[runs.status != "done"]
-    if len(bad):
-        lines += ["", f"**Incomplete: {len(bad)} of {len(runs)} runs did not finish.**", ""]
-        lines.append(to_markdown(bad[["id", "status", "error"]]))
-    return "\n".join(lines)

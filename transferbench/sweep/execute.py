@@ -54,19 +54,18 @@ def execute_run(run: Run, threads: int | None = None, quiet: bool = True) -> dic
         if isinstance(err, SystemExit):
             detail = f"configuration error (exit {err.code}); see {log_path}"
         return store.record_failed(run, detail, time.time() - start, traceback.format_exc())
-    return store.record_done(
-        run, _result(run, folder, time.time() - start, resumed, int(cli.trainer.current_epoch))
-    )
+    return store.record_done(run, _result(run, folder, time.time() - start, resumed, cli.trainer))
 
 
-def _result(run: Run, folder: RunFolder, wall: float, resumed: bool, epochs: int) -> dict:
+def _result(run: Run, folder: RunFolder, wall: float, resumed: bool, trainer) -> dict:
     """The finished run's record: identity, cost, learning curve, test summary, transfer counts."""
     result = {
         **run.record("done"),
         "deps": run.deps,
         "wall_s": round(wall, 2),
         "resumed": resumed,
-        "epochs": epochs,
+        "epochs": int(trainer.current_epoch),
+        "global_step": int(trainer.global_step),
         "val_curve": folder.val_curve(),
         "checkpoint": str(folder.last_checkpoint),
     }

@@ -2,7 +2,12 @@
 
 Each distinct pretraining (model, source set, label pooling, chain, seed) appears once and is shared by
 every run that needs it, whatever its strategy or fold: one pretraining's optimiser steps count once in the
-sweep's cost, however many runs start from it. A run id is a stable hash of what determines the run (its
+sweep's cost, however many runs start from it. For a *comparison*, though, a run's compute is everything
+it needed: ``total_steps`` = its own steps + the total steps of every run it starts from (a shared
+pretraining counts fully for each run that uses it, since a user reproducing that one model trains all of
+it; external ImageNet weights count 0). The compute controls follow from that: per model and seed,
+``scratch_matched`` trains the target for each distinct ``total_steps`` of the transfer runs, and
+``scratch_converged`` for ``converged_factor`` times the largest. A run id is a stable hash of what determines the run (its
 :class:`RunConfig` identity and the ids of the runs it starts from), so a re-run finds finished work and an
 edited spec only re-plans what changed.
 """
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +32,7 @@ from transferbench.sweep.store import ResultsStore
 from transferbench.training.run_config import RunConfig
 
 IDENTITY_FIELDS = ("kind", "model", "strategy", "source", "fold", "seed")
+SCRATCH, MATCHED, CONVERGED = "scratch", "scratch_matched", "scratch_converged"
 
 
 @dataclass
@@ -43,6 +50,8 @@ class Run:
     results_dir: str
     deps: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. an ImageNet stage skipped for want of weights
+    steps: int = 0  # optimiser steps of this run
+    total_steps: int = 0  # this run's steps plus the total steps of every run it starts from
 
     def record(self, status: str) -> dict[str, Any]:
         """The fields that say which run a record belongs to."""
@@ -51,7 +60,7 @@ class Run:
     def describe(self) -> dict[str, Any]:
         """What ``plan.json`` stores of the run."""
         return {"id": self.id, **{k: getattr(self, k) for k in IDENTITY_FIELDS}, "deps": self.deps,
-                "notes": self.notes}  # fmt: skip
+                "notes": self.notes, "steps": self.steps, "total_steps": self.total_steps}  # fmt: skip
 
 
 @dataclass
@@ -134,6 +143,8 @@ class Planner:
             str(folder.path), {"group": self.spec.name, "name": run.id, "tags": tags}
         )
         run.notes = self._notes(run.config.strategy, run.deps)
+        run.steps = run.config.optimiser_steps
+        run.total_steps = run.steps + sum(self.runs[d].total_steps for d in run.deps)
         return self.runs.setdefault(run.id, run)
 
     def checkpoint(self, run_id: str) -> str:
@@ -209,8 +220,19 @@ class Planner:
             )
         return fits
 
-    def _target_runs(self, model: ModelEntry, seed: int, entry: StrategyEntry, key: str | None) -> None:
-        """The target runs of one strategy entry on one source (set): one per fold."""
+    def _seed(self, seed: int, label: str, key: str | None) -> int:
+        """The training seed of a target run: the replicate seed itself under common random numbers (every
+        strategy of a seed starts from the same initialisation and data order, so paired differences lose
+        that variance), else one derived from the seed, strategy label and source."""
+        if self.spec.common_random_numbers:
+            return seed
+        return int(hashlib.sha1(f"{seed}:{label}:{key}".encode()).hexdigest()[:8], 16) % 2**31
+
+    def _target_runs(
+        self, model: ModelEntry, seed: int, entry: StrategyEntry, key: str | None, budget: dict | None = None
+    ) -> None:
+        """The target runs of one strategy entry on one source (set): one per fold (``budget`` overrides
+        the phase budget, for the compute controls)."""
         spec = self.spec
         members = spec.source_members(key) if key else []
         needs = create_strategy({**entry.config, "sources": members}).needs(model.label, seed)
@@ -224,7 +246,8 @@ class Planner:
         for fold in spec.folds:
             settings = {"data": {**spec.target, "fold": fold}, "test_after_fit": True,
                         "save_predictions": spec.save_predictions}  # fmt: skip
-            config = self._config(model, seed, "finetune", strategy, settings)
+            settings = deep_merge(settings, budget or {})
+            config = self._config(model, self._seed(seed, entry.label, key), "finetune", strategy, settings)
             run = Run("", "finetune", model.label, entry.label, key or "-", fold, seed, config,
                       spec.results_dir, deps)  # fmt: skip
             self._add(run, [model.label, entry.label, key or "none", f"fold{fold}", f"seed{seed}"])
@@ -236,7 +259,39 @@ class Planner:
                     if entry.models is None or model.label in entry.models:
                         for key in self._source_keys(entry):
                             self._target_runs(model, seed, entry, key)
+                self._baselines(model, seed)
         return Plan(self.spec, list(self.runs.values()))
+
+    def _baselines(self, model: ModelEntry, seed: int) -> None:
+        """The compute controls of one model and seed: plain, step-matched and converged scratch."""
+        wanted = self.spec.baselines
+        scratch = StrategyEntry(SCRATCH, {"name": "scratch"})
+        if SCRATCH in wanted:
+            self._target_runs(model, seed, scratch, None)
+        probe = self._config(model, seed, "finetune", {"name": "scratch"}, {})
+        plain, per_epoch = (
+            probe.optimiser_steps,
+            int(probe.optimiser_steps // int(probe.resolved["trainer"].get("max_epochs") or 1000)),
+        )
+        totals = sorted({r.total_steps for r in self.runs.values()
+                         if r.kind == "finetune" and r.model == model.label and r.seed == seed and r.deps} - {plain})  # fmt: skip
+        if MATCHED in wanted:
+            for total in totals:
+                label = MATCHED if len(totals) == 1 else f"{MATCHED}_{total}"
+                self._target_runs(
+                    model, seed, StrategyEntry(label, {"name": "scratch"}), None, _budget(total, per_epoch)
+                )
+        if CONVERGED in wanted:
+            total = int(math.ceil(self.spec.converged_factor * max([plain, *totals]) / per_epoch)) * per_epoch
+            self._target_runs(
+                model, seed, StrategyEntry(CONVERGED, {"name": "scratch"}), None, _budget(total, per_epoch)
+            )
+
+
+def _budget(steps: int, per_epoch: int) -> dict:
+    """Trainer settings for exactly ``steps`` optimiser steps of ``per_epoch`` iterations."""
+    epochs = -(-steps // per_epoch)
+    return {"trainer": {"max_epochs": epochs, **({"max_steps": steps} if steps % per_epoch else {})}}
 
 
 def make_plan(spec: SweepSpec) -> Plan:

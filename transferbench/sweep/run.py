@@ -13,7 +13,8 @@ from transferbench.sweep.plan import make_plan
 from transferbench.sweep.spec import load_spec
 from transferbench.sweep.store import ResultsStore
 
-TOP_COLUMNS = ["rank", "model", "strategy", "source", "dsc_mean", "nsd_mean", "dsc_diff", "p_holm"]
+TOP_COLUMNS = ["rank", "model", "strategy", "source", "steps", "n_cases", "collapsed", "dsc_mean",
+               "dsc_diff_scratch_matched", "p_holm_scratch_matched"]  # fmt: skip
 
 
 def run_sweep(
@@ -33,7 +34,7 @@ def run_sweep(
     plan = make_plan(spec)
     print(plan.summary(), file=stream)
     for note in spec.notes:
-        print(f"note: {note}", file=stream)
+        print(note if note.startswith("warning:") else f"note: {note}", file=stream)
     if spec.prepare_synthetic and not dry_run:
         from transferbench.data.synthetic import prepare_synthetic
 
@@ -71,7 +72,7 @@ def run_sweep(
     )
     if len(board):
         cols = [c for c in TOP_COLUMNS if c in board.columns]
-        print(board[cols].head(12).to_string(index=False, float_format=lambda v: f"{v:.3f}"), file=stream)
+        print(board[cols].head(24).to_string(index=False, float_format=lambda v: f"{v:.3g}"), file=stream)
     log_summary_to_wandb(results_dir, spec.name)
     return len(failed)
 

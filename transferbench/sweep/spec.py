@@ -27,10 +27,11 @@ from transferbench.sweeps import find_sweep, packaged_sweeps
 TOP_KEYS = {
     "name", "description", "base_config", "data_root", "prepare_synthetic", "target", "models", "sources",
     "source_sets", "strategies", "seeds", "budget", "overrides", "dice_threshold", "results_dir", "launcher",
-    "save_predictions", "imagenet_weights",
+    "save_predictions", "imagenet_weights", "baselines", "converged_factor", "common_random_numbers",
 }  # fmt: skip
 TARGET_KEYS = {"dataset", "label_mode", "fold_scheme", "folds", "extra_test"}
 LAUNCHER_KEYS = {"name", "jobs", "cluster", "submitit"}
+BASELINES = ("scratch", "scratch_matched", "scratch_converged")
 TARGET_DEFAULTS = {"dataset": "covid19_ct_seg", "label_mode": "infection", "fold_scheme": "folds_4_train",
                    "folds": [0]}  # fmt: skip
 
@@ -78,6 +79,9 @@ class SweepSpec:
     description: str = ""
     notes: list[str] = field(default_factory=list)  # what planning decided on the user's behalf
     imagenet_weights: str | None = None  # torchvision ResNet-50 file for ImageNet stages; None = skipped
+    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
+    converged_factor: float = 2.0  # scratch_converged trains this many times the largest matched budget
+    common_random_numbers: bool = True  # strategies share a seed's initialisation and data order
 
     def source_members(self, key: str) -> list[str]:
         """Registered source names behind a ``sources`` or ``source_sets`` label."""
@@ -252,6 +256,17 @@ def _checked_keys(raw: dict, where: str) -> dict:
     return raw
 
 
+def _baselines(raw: dict, where: str) -> tuple[list[str], float]:
+    """The compute controls every transfer row is compared with (all three unless the spec says less)."""
+    baselines = raw.get("baselines", list(BASELINES))
+    if not isinstance(baselines, list) or any(b not in BASELINES for b in baselines):
+        raise _fail(where, "baselines", f"a list drawn from {list(BASELINES)}, got {baselines!r}")
+    factor = raw.get("converged_factor", 2.0)
+    if not isinstance(factor, int | float) or factor < 1:
+        raise _fail(where, "converged_factor", f"a number >= 1 (times the matched budget), got {factor!r}")
+    return list(baselines), float(factor)
+
+
 def _data_root(raw: dict, where: str) -> str:
     data_root = os.path.expandvars(str(raw.get("data_root", "data/synthetic")))
     if "$" in data_root:
@@ -279,6 +294,12 @@ def load_spec(path: str | Path) -> SweepSpec:
     models = _models(raw, where, path.parent)
     strategies = _strategies(raw, where, set(sources) | set(source_sets), {m.label for m in models})
     budget = raw.get("budget") or {}
+    baselines, factor = _baselines(raw, where)
+    if len(raw["seeds"]) < 3:
+        notes.append(
+            f"warning: {len(raw['seeds'])} seed(s): p-values are conditional on the trained models (3+ seeds let "
+            "the leaderboard show training randomness as replication)"
+        )
     return SweepSpec(
         name=str(raw["name"]), path=where, data_root=data_root, target=target, folds=folds, models=models,
         sources=sources, source_sets=source_sets, strategies=strategies, seeds=[int(s) for s in raw["seeds"]],
@@ -289,7 +310,8 @@ def load_spec(path: str | Path) -> SweepSpec:
         dice_threshold=float(raw.get("dice_threshold", 0.5)),
         save_predictions=bool(raw.get("save_predictions", True)), launcher=dict(raw.get("launcher") or {}),
         description=str(raw.get("description", "")), notes=notes,
-        imagenet_weights=_imagenet_weights(raw, where, strategies, notes),
+        imagenet_weights=_imagenet_weights(raw, where, strategies, notes), baselines=baselines,
+        converged_factor=factor, common_random_numbers=bool(raw.get("common_random_numbers", True)),
     )  # fmt: skip
 
 

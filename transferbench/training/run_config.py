@@ -59,6 +59,20 @@ class RunConfig:
         """The run's strategy, constructed once (the CLI uses this very object)."""
         return create_strategy(self.strategy)
 
+    @cached_property
+    def optimiser_steps(self) -> int:
+        """Optimiser steps this run takes: ``trainer.max_steps`` if set, else epochs x iterations per epoch
+        (divided by gradient accumulation); what compute-matched baselines are matched on."""
+        trainer, data = self.resolved.get("trainer") or {}, self.resolved.get("data") or {}
+        if int(trainer.get("max_steps") or -1) > 0:
+            return int(trainer["max_steps"])
+        per_epoch = int(data.get("iterations_per_epoch") or _default_iterations())
+        return (
+            int(trainer.get("max_epochs") or 1000)
+            * per_epoch
+            // int(trainer.get("accumulate_grad_batches") or 1)
+        )
+
     def identity(self) -> dict[str, Any]:
         """What determines the run's outcome: the resolved config without output locations (the network
         named by its public class path, however the config names it)."""
@@ -87,3 +101,11 @@ class RunConfig:
     def lightning_config(self) -> dict[str, Any]:
         """The complete config LightningCLI parses: ``resolved`` plus the output location."""
         return deep_merge(self.resolved, self._output_settings())
+
+
+def _default_iterations() -> int:
+    import inspect
+
+    from transferbench.data.datamodule import CTSegDataModule
+
+    return int(inspect.signature(CTSegDataModule.__init__).parameters["iterations_per_epoch"].default)

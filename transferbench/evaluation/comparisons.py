@@ -1,0 +1,106 @@
+"""The transfer study's own questions, as paired case-level tests between leaderboard rows.
+
+Families (Holm within each family and model): ``strategies`` (every pair of strategies run on the same
+source), ``sources`` (every pair of single sources within a strategy), ``multisource_vs_best_single``
+(a multi-source row against the fine-tune row of its best member source; picked after seeing the results,
+which favours the single source) and ``hybrid_vs_finetune`` (same source). Over all rows of a model: the
+Friedman test with the Nemenyi post-hoc, and rank stability by bootstrap over cases.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import pandas as pd
+
+from transferbench.evaluation import statistics as st
+from transferbench.evaluation.leaderboard import KEYS, is_baseline
+
+COLUMNS = ["family", "model", "a", "b", "n_cases", "dsc_diff", "median", "ci_low", "ci_high", "wins", "p",
+           "p_holm", "per_seed"]  # fmt: skip
+
+
+def row_label(strategy: str, source: str) -> str:
+    return strategy if source in ("-", "") else f"{strategy} / {source}"
+
+
+def _pairs(board: pd.DataFrame, info: dict) -> list[tuple[str, str, tuple, tuple]]:
+    """(family, model, row a, row b) of every declared comparison."""
+    names = info.get("strategies", {})  # label -> registered strategy name
+    members = info.get("sources", {})  # source label -> registered sources
+    singles = {s for s, m in members.items() if len(m) == 1}
+    rows = [tuple(r) for r in board[KEYS].itertuples(index=False) if not is_baseline(r[1])]
+    by_model: dict[str, list[tuple]] = {}
+    for r in rows:
+        by_model.setdefault(r[0], []).append(r)
+    dsc = board.set_index(KEYS)["dsc_mean"].to_dict()
+    out = []
+    for model, rs in by_model.items():
+        for a, b in combinations(rs, 2):
+            if a[2] == b[2] and a[2] != "-":
+                out.append(("strategies", model, a, b))
+            if a[1] == b[1] and a[2] in singles and b[2] in singles:
+                out.append(("sources", model, a, b))
+        finetune = {r[2]: r for r in rs if names.get(r[1]) == "finetune" and r[1] == "finetune"}
+        for r in rs:
+            if names.get(r[1]) == "multisource":
+                options = [
+                    finetune[s]
+                    for s in singles
+                    if s in finetune and set(members[s]) <= set(members.get(r[2], []))
+                ]
+                if options:
+                    out.append(
+                        ("multisource_vs_best_single", model, r, max(options, key=lambda o: dsc.get(o, -1)))
+                    )
+            if names.get(r[1]) == "hybrid" and r[2] in finetune:
+                out.append(("hybrid_vs_finetune", model, r, finetune[r[2]]))
+    return out
+
+
+def comparisons(per_case: pd.DataFrame, board: pd.DataFrame, info: dict, n_boot: int = 2000) -> pd.DataFrame:
+    """One row per declared comparison: A - B in DSC with a two-level CI, Wilcoxon p and Holm p."""
+    ok = per_case[~per_case.get("collapsed", pd.Series(False, index=per_case.index)).astype(bool)]
+    groups = {k: g for k, g in ok.groupby(KEYS, sort=False)}
+    empty = ok.iloc[:0]
+    rows = []
+    for family, model, a, b in _pairs(board, info):
+        cmp = st.compare(groups.get(a, empty), groups.get(b, empty), "dsc", n_boot)
+        rows.append({"family": family, "model": model, "a": row_label(*a[1:]), "b": row_label(*b[1:]),
+                     "n_cases": cmp["n_cases"], "dsc_diff": cmp["diff"], "median": cmp["median"],
+                     "ci_low": cmp["ci_low"], "ci_high": cmp["ci_high"],
+                     "wins": f"{cmp['wins']}/{cmp['n_cases']}", "p": cmp["p"],
+                     "per_seed": ", ".join(f"s{s} {d:+.3f}" for s, d in cmp["per_seed"].items())})  # fmt: skip
+    out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "p_holm"])
+    out["p_holm"] = float("nan")
+    for idx in out.groupby(["model", "family"]).groups.values():
+        out.loc[idx, "p_holm"] = st.holm(out.loc[idx, "p"])
+    return out[COLUMNS]
+
+
+def rank_analysis(per_case: pd.DataFrame, n_boot: int = 1000) -> dict[str, dict]:
+    """Per model: Friedman + Nemenyi over every row (cases all rows scored) and bootstrap rank stability."""
+    ok = per_case[~per_case.get("collapsed", pd.Series(False, index=per_case.index)).astype(bool)]
+    out = {}
+    for model, g in ok.groupby("model", sort=True):
+        table = st.case_table({row_label(s, src): r for (s, src), r in g.groupby(["strategy", "source"])})
+        result = st.friedman(table)
+        shares, tau = st.rank_stability(table, n_boot)
+        out[str(model)] = {**result, "shares": shares, "kendall_tau": tau, "rows": list(table.columns)}
+    return out
+
+
+def ranks_table(analysis: dict[str, dict]) -> pd.DataFrame:
+    """``ranks.csv``: mean Friedman rank, modal bootstrap rank and its share, per model and row."""
+    rows = []
+    for model, a in analysis.items():
+        shares = a["shares"]
+        for label, rank in a["mean_rank"].sort_values().items():
+            mine = shares[shares.row == label]
+            modal = mine.loc[mine.share.idxmax()] if len(mine) else None
+            rows.append({"model": model, "row": label, "mean_rank": float(rank),
+                         "modal_rank": int(modal["rank"]) if modal is not None else None,
+                         "modal_share": float(modal["share"]) if modal is not None else None,
+                         "friedman_p": a["p"], "nemenyi_cd": a["cd"], "n_cases": a["n_cases"],
+                         "kendall_tau": a["kendall_tau"]})  # fmt: skip
+    return pd.DataFrame(rows)

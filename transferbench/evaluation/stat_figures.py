@@ -1,0 +1,103 @@
+"""Figures of the comparison layer: forest plot of the differences to the step-matched scratch, paired
+per-case lines, the critical-difference diagram (Demsar 2006) and the rank-stability blob plot (challengeR)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from transferbench.evaluation import statistics as st  # noqa: E402
+from transferbench.evaluation.comparisons import row_label  # noqa: E402
+from transferbench.evaluation.leaderboard import KEYS, MATCHED  # noqa: E402
+from transferbench.evaluation.plotting import save  # noqa: E402
+
+
+def forest(board: pd.DataFrame, model: str, path: Path) -> None:
+    """Every row's DSC difference to its step-matched scratch with the two-level 95% CI."""
+    col = f"dsc_diff_{MATCHED}"
+    b = board[(board.model == model)].dropna(subset=[col]) if col in board else board.iloc[:0]
+    if b.empty:
+        return
+    b = b.sort_values(col)
+    y = np.arange(len(b))
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.32 * len(b)))
+    lo, hi = b[col] - b[f"ci_low_{MATCHED}"], b[f"ci_high_{MATCHED}"] - b[col]
+    sig = b[f"p_holm_{MATCHED}"] < 0.05
+    ax.errorbar(b[col], y, xerr=[lo, hi], fmt="none", ecolor="0.4", capsize=2, lw=1)
+    ax.scatter(b[col], y, c=np.where(sig, "#0072B2", "0.6"), zorder=3, s=18)
+    ax.axvline(0, color="k", lw=0.8)
+    names = [
+        f"{row_label(s, src)} (vs {base})" for s, src, base in zip(b.strategy, b.source, b.matched_baseline)
+    ]
+    ax.set_yticks(y, names, fontsize=7)
+    ax.set_xlabel("DSC difference to the step-matched scratch (95% two-level bootstrap CI)")
+    ax.set_title(f"{model}: transfer gain at equal compute (blue: Holm p < 0.05)", fontsize=9)
+    save(fig, path)
+
+
+def paired_cases(per_case: pd.DataFrame, board: pd.DataFrame, model: str, path: Path) -> None:
+    """One panel per row: each case's run-mean DSC, its matched baseline to the row (one line per case)."""
+    b = (
+        board[(board.model == model) & (board.matched_baseline.fillna("") != "")]
+        if "matched_baseline" in board
+        else board.iloc[:0]
+    )
+    if b.empty:
+        return
+    ok = per_case[~per_case.get("collapsed", pd.Series(False, index=per_case.index)).astype(bool)]
+    groups = {k: g for k, g in ok[ok.model == model].groupby(KEYS)}
+    cols = min(4, len(b))
+    rows = -(-len(b) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.2 * rows), squeeze=False, sharey=True)
+    for ax, r in zip(axes.flat, b.itertuples(index=False)):
+        a = st.case_means(groups.get((model, r.strategy, r.source), ok.iloc[:0]))
+        base = st.case_means(groups.get((model, r.matched_baseline, "-"), ok.iloc[:0]))
+        common = a.index.intersection(base.index)
+        for c in common:
+            up = a[c] >= base[c]
+            ax.plot([0, 1], [base[c], a[c]], color="#0072B2" if up else "#D55E00", lw=0.8, alpha=0.8)
+        short = "matched" if r.matched_baseline.startswith(MATCHED) else r.matched_baseline
+        ax.set_xticks([0, 1], [short, "row"], fontsize=6)
+        ax.set_title(row_label(r.strategy, r.source), fontsize=7)
+    for ax in list(axes.flat)[len(b) :]:
+        ax.axis("off")
+    axes[0, 0].set_ylabel("case DSC (mean over runs)", fontsize=7)
+    fig.suptitle(f"{model}: paired cases, matched baseline -> row (blue: row better)", fontsize=9)
+    save(fig, path)
+
+
+def cd_diagram(analysis: dict, model: str, path: Path) -> None:
+    """Critical-difference diagram: mean Friedman ranks, bars join rows Nemenyi does not separate."""
+    import scikit_posthocs as sp
+
+    if analysis.get("posthoc") is None:
+        return
+    ranks = analysis["mean_rank"]
+    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.22 * len(ranks)))
+    sp.critical_difference_diagram(ranks, analysis["posthoc"], ax=ax, label_props={"fontsize": 7})
+    ax.set_title(f"{model}: mean rank over {analysis['n_cases']} cases (Friedman p = {analysis['p']:.2g}, "
+                 f"Nemenyi CD = {analysis['cd']:.2f})", fontsize=9)  # fmt: skip
+    save(fig, path)
+
+
+def rank_blobs(analysis: dict, model: str, path: Path) -> None:
+    """Bootstrap rank distribution per row (dot area = share of case resamples with that rank)."""
+    shares = analysis.get("shares")
+    if shares is None or shares.empty:
+        return
+    order = list(analysis["mean_rank"].sort_values().index)
+    y = {row: i for i, row in enumerate(order)}
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.3 * len(order)))
+    ax.scatter(shares["rank"], shares["row"].map(y), s=300 * shares["share"], color="#0072B2", alpha=0.7)
+    ax.set_yticks(range(len(order)), order, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("rank (1 = best mean DSC)")
+    ax.set_title(f"{model}: rank stability over 1000 case bootstraps (Kendall tau {analysis['kendall_tau']:.2f})",
+                 fontsize=9)  # fmt: skip
+    save(fig, path)
