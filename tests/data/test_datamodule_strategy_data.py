@@ -84,3 +84,14 @@ def test_joint_sampling_ratio_over_many_draws(synthetic_root):
 def test_inconsistent_data_settings(synthetic_root, kw, message):
     with pytest.raises(DataError, match=message):
         dm(synthetic_root, **kw)
+
+
+def test_label_budget_trains_on_a_subset_and_tests_on_the_same_cases(synthetic_root):
+    full = dm(synthetic_root).resolve_cases()
+    one = dm(synthetic_root, train_cases=1, subset_seed=3).resolve_cases()
+    two = dm(synthetic_root, train_cases=2, subset_seed=3).resolve_cases()
+    assert (
+        len(one["train"]) == 1 and len(two["train"]) == 2 and set(ids(one["train"])) < set(ids(two["train"]))
+    )
+    assert set(ids(two["train"])) < set(ids(full["train"])) and ids(two["val"]) == ids(two["train"])
+    assert ids(one["test"]) == ids(two["test"]) == ids(full["test"])

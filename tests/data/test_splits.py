@@ -38,3 +38,18 @@ def test_source_split_keeps_benchmark_assignment_of_a_subset():
     assert s == {"train": ["lung_001", "lung_004"], "val": ["lung_003"]}
     lidc = source_split("lidc_idri", [f"LIDC-IDRI-{i:04d}" for i in range(1, 11)])
     assert len(lidc["train"]) == 8 and len(lidc["val"]) == 2
+
+
+def test_label_budget_subsets_are_nested_and_deterministic():
+    from transferbench.data.splits import label_budget
+
+    train = covid_fold(0, "folds_16_train")["train"]
+    for seed in (0, 1, 2):
+        subsets = [label_budget(train, n, seed) for n in (1, 2, 4, 8, 16)]
+        for small, big in zip(subsets, subsets[1:]):
+            assert set(small) < set(big)
+        assert subsets == [label_budget(list(reversed(train)), n, seed) for n in (1, 2, 4, 8, 16)]
+        assert sorted(subsets[-1]) == sorted(train)
+    assert label_budget(train, 4, 0) != label_budget(train, 4, 1)  # another seed, another subset
+    with pytest.raises(DataError, match="train_cases=17"):
+        label_budget(train, 17, 0)

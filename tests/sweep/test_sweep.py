@@ -432,3 +432,47 @@ def test_dry_run_warns_below_three_seeds(synthetic_root, tmp_path, capsys):
         == 0
     )
     assert "warning:" not in capsys.readouterr().err
+
+
+def test_label_budget_axis_plans_nested_budgets_with_their_own_controls(synthetic_root, tmp_path):
+    full = plan_of(tmp_path, synthetic_root, baselines=ALL)
+    plan = plan_of(tmp_path, synthetic_root, baselines=ALL, target={"folds": [0], "train_cases": [1, 2, 4]})
+    runs = [r for r in plan.runs if r.kind == "finetune"]
+    by = {(r.strategy, r.n_train): r for r in runs}
+    assert sorted(by) == sorted((s, n) for s in ("scratch", "finetune", "scratch_matched", "scratch_converged")
+                                for n in (1, 2, 4))  # fmt: skip
+    assert (
+        by[("finetune", 1)].config.resolved["data"]["train_cases"] == 1 and "-n1-" in by[("finetune", 1)].id
+    )
+    assert by[("finetune", 2)].deps == by[("finetune", 4)].deps  # one pretraining for every budget
+    assert by[("scratch_matched", 1)].total_steps == by[("finetune", 1)].total_steps
+    # the fold's full budget keeps the run ids it had without the axis
+    assert {r.id for r in runs if r.n_train == 4} == {r.id for r in full.runs if r.kind == "finetune"}
+    with pytest.raises(SpecError, match="`target.train_cases`"):
+        load_spec(write_spec(tmp_path, synthetic_root, target={"folds": [0], "train_cases": [1, 5]}))
+
+
+def test_leaderboard_and_figure_per_label_budget(tmp_path):
+    import numpy as np
+
+    from transferbench.evaluation.figures import label_budget
+    from transferbench.evaluation.leaderboard import build_leaderboard
+    from transferbench.sweep.aggregate import _per_budget
+
+    rows = []
+    for n, gain in ((1, 0.2), (4, 0.0)):  # fine-tuning helps with one labelled case, not with four
+        for strategy, add in (("scratch", 0.0), ("finetune", gain)):
+            for i, b in enumerate(np.linspace(0.3, 0.6, 8)):
+                rows.append({"model": "m", "strategy": strategy, "source": "-" if strategy == "scratch" else "a",
+                             "n_train": n, "fold": 0, "seed": 0, "run": f"{strategy}{n}", "case": f"c{i}",
+                             "class": 1, "dsc": b * n / 4 + add, "nsd_3mm": b})  # fmt: skip
+    per_case = pd.DataFrame(rows)
+    board = _per_budget(per_case, pd.DataFrame(), lambda p, r: build_leaderboard(p, None, n_boot=100))
+    assert list(board.columns[:4]) == ["model", "strategy", "source", "n_train"]
+    ft = board[board.strategy == "finetune"].set_index("n_train")
+    assert ft.loc[1, "dsc_diff_scratch"] == pytest.approx(0.2) and ft.loc[
+        4, "dsc_diff_scratch"
+    ] == pytest.approx(0.0)
+    assert list(board.n_train) == [4, 4, 1, 1]  # the full budget first
+    label_budget(per_case, tmp_path)
+    assert (tmp_path / "m_label_budget.png").stat().st_size > 1000

@@ -13,7 +13,7 @@ from transferbench.data.cache import PreprocessedCache, default_cache_dir
 from transferbench.data.fingerprint import dataset_fingerprint
 from transferbench.data.io import inspect_pair
 from transferbench.data.sources import Case, Source, create_source
-from transferbench.data.splits import covid_fold, source_split
+from transferbench.data.splits import covid_fold, label_budget, source_split
 from transferbench.data.synthetic import is_prepared, prepare_synthetic
 from transferbench.data.transforms import (
     preprocess_transforms,
@@ -36,6 +36,10 @@ class CTSegDataModule(pl.LightningDataModule):
         label_mode: for ``covid19_ct_seg``: ``infection`` (default), ``lungs`` or ``lungs_infection``.
         fold, fold_scheme: the COVID-19-CT-Seg fold (``folds_4_train``: Task 1, 4 training / 16 test
             cases; ``folds_16_train``: 16 training / 4 test).
+        train_cases: label budget: train on only this many of the target fold's training cases, the first
+            of a ``subset_seed``-fixed permutation (nested across budgets, same for every strategy of a
+            seed; test cases unchanged). None: all of them.
+        subset_seed: the permutation's seed (a sweep passes the replicate seed).
         val_cases: case ids to validate on. Default for the COVID-19 target: the fold's training cases
             (the fold has no spare case; validation then monitors convergence and is *not* used to pick
             the tested checkpoint, which is the last one). For a source: its split's val cases.
@@ -67,6 +71,8 @@ class CTSegDataModule(pl.LightningDataModule):
         fold: int = 0,
         fold_scheme: str = "folds_4_train",
         val_cases: list[str] | None = None,
+        train_cases: int | None = None,
+        subset_seed: int = 0,
         train_sources: list[str] | None = None,
         train_on: Literal["target", "sources", "both"] = "target",
         source_fraction: float | None = None,
@@ -104,14 +110,7 @@ class CTSegDataModule(pl.LightningDataModule):
                 f"a source appears twice in data.dataset {names} / data.train_sources {extra} / "
                 f"data.extra_test {extra_test}"
             )
-        if train_on != "target" and not extra:
-            raise DataError(f"data.train_on={train_on!r} needs data.train_sources")
-        if source_fraction is not None and (train_on != "both" or not 0.0 < source_fraction < 1.0):
-            raise DataError("data.source_fraction must lie in (0, 1) and needs data.train_on='both'")
-        if len(self.sources) > 1:
-            binary = [s.name for s in self.sources.values() if s.num_classes != 2]
-            if binary:
-                raise DataError(f"pooling sources needs one lesion class each; {binary} have more")
+        self._check_training_data()
         self.pooled_classes = label_merge == "per_source" and len(names) > 1
         self.cases: dict[str, list[Case]] = {}
         self._train: list[dict] = []
@@ -119,6 +118,18 @@ class CTSegDataModule(pl.LightningDataModule):
         self._val: list[dict] = []
         self._inference_transform = None
         self._spacing: tuple[float, float, float] | None = None
+
+    def _check_training_data(self) -> None:
+        """What the training data options must satisfy together (one clear error each)."""
+        hp = self.hparams
+        if hp.train_on != "target" and not self.extra_sources:
+            raise DataError(f"data.train_on={hp.train_on!r} needs data.train_sources")
+        if hp.source_fraction is not None and (hp.train_on != "both" or not 0.0 < hp.source_fraction < 1.0):
+            raise DataError("data.source_fraction must lie in (0, 1) and needs data.train_on='both'")
+        if len(self.sources) > 1:
+            binary = [s.name for s in self.sources.values() if s.num_classes != 2]
+            if binary:
+                raise DataError(f"pooling sources needs one lesion class each; {binary} have more")
 
     @property
     def num_classes(self) -> int:
@@ -138,6 +149,10 @@ class CTSegDataModule(pl.LightningDataModule):
         found = {c.case_id: c for c in source.find_cases(self.hparams.root)}
         if source.name == TARGET:
             split = covid_fold(self.hparams.fold, self.hparams.fold_scheme)
+            if self.hparams.train_cases is not None:
+                split["train"] = label_budget(
+                    split["train"], self.hparams.train_cases, self.hparams.subset_seed
+                )
             split["val"] = list(split["train"])
         else:
             split = source_split(source.name, sorted(found))

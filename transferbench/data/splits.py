@@ -27,6 +27,20 @@ def covid_fold(fold: int, scheme: str = "folds_4_train") -> dict[str, list[str]]
     return {"train": list(folds[fold]["train"]), "test": list(folds[fold]["test"])}
 
 
+def label_budget(train: list[str], n: int, seed: int) -> list[str]:
+    """The first ``n`` of a seed-fixed permutation of a fold's training cases: nested in ``n`` (the 1-case
+    set lies inside the 2-case set) and the same for every strategy of a seed, so label-budget curves
+    compare like with like."""
+    import numpy as np
+
+    if not 1 <= n <= len(train):
+        raise DataError(
+            f"data.train_cases={n}: the fold has {len(train)} training cases; use 1..{len(train)}"
+        )
+    order = np.random.default_rng(seed).permutation(len(train))
+    return [sorted(train)[i] for i in order[:n]]
+
+
 def source_split(source: str, available: list[str], val_fraction: float = 0.2) -> dict[str, list[str]]:
     """Train/val ids of a non-COVID source: the benchmark's split where it has one, else a fixed 80/20.
 

@@ -140,7 +140,6 @@ def write_figures(
     runs: pd.DataFrame,
     val_curves: Curves,
     folder_of: Callable[[str], RunFolder],
-    tests: pd.DataFrame | None = None,
     ranking: dict[str, dict] | None = None,
 ) -> None:
     """Every figure into ``out``; ``folder_of`` gives a run's folder (its stored predictions)."""
@@ -157,3 +156,34 @@ def write_figures(
             overlays(folder_of, info, per_case, board, model, out / f"{model}_overlays.png")
         except (FileNotFoundError, OSError, KeyError, IndexError) as err:  # predictions or data not present
             print(f"overlays skipped for {model}: {err}")
+
+
+def label_budget(per_case: pd.DataFrame, out: Path) -> None:
+    """Per model: test DSC against the number of labelled target volumes, one line per row that ran at
+    several budgets, with its two-level bootstrap 95% CI band (collapsed runs left out)."""
+    from transferbench.evaluation import statistics as st
+    from transferbench.evaluation.comparisons import row_label
+
+    ok = per_case[~per_case.get("collapsed", pd.Series(False, index=per_case.index)).astype(bool)]
+    for model, g in ok.groupby("model"):
+        rows = {k: r for k, r in g.groupby(["strategy", "source"]) if r["n_train"].nunique() > 1}
+        if not rows:
+            continue
+        fig, ax = plt.subplots(figsize=(6.4, 4))
+        for (strategy, source), r in sorted(rows.items()):
+            ns, means, lo, hi = [], [], [], []
+            for n, part in r.groupby("n_train"):
+                m = st.score_matrix(part).to_numpy(dtype=float)
+                ns.append(int(n))
+                means.append(float(np.nanmean(np.nanmean(m, axis=1))))
+                ci = st.two_level_ci(m, np.zeros_like(m), n_boot=1000)
+                lo.append(ci[0])
+                hi.append(ci[1])
+            (line,) = ax.plot(ns, means, marker="o", ms=3, label=row_label(strategy, source))
+            ax.fill_between(ns, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+        ax.set_xlabel("labelled target volumes (n_train)")
+        ax.set_ylabel("test DSC (mean over cases; 95% CI)")
+        ax.set_xticks(sorted({int(n) for r in rows.values() for n in r["n_train"].unique()}))
+        ax.set_title(f"{model}: label budget", fontsize=9)
+        ax.legend(fontsize=7, ncol=2)
+        save(fig, out / f"{model}_label_budget.png")

@@ -20,7 +20,7 @@ from transferbench.sweep.plan import Plan
 from transferbench.sweep.report import leaderboard_markdown
 from transferbench.sweep.store import ResultsStore
 
-META = ["model", "strategy", "source", "fold", "seed"]
+META = ["model", "strategy", "source", "n_train", "fold", "seed"]
 
 
 def write_plan(plan: Plan, store: ResultsStore) -> None:
@@ -65,7 +65,7 @@ def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
             {
                 "id": r["id"],
                 "kind": r["kind"],
-                **{k: r[k] for k in META},
+                **{k: r.get(k) for k in META},
                 "status": status,
                 "wall_s": res["wall_s"] if res else math.nan,
                 "pretrain_wall_s": dep_wall,
@@ -85,7 +85,7 @@ def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
         df = store.folder(r["id"]).per_case() if res and r["kind"] == "finetune" else None
         if df is not None:
             for k in reversed(META):
-                df.insert(0, k, r[k])
+                df.insert(0, k, r.get(k))
             df["run"] = r["id"]
             df["collapsed"] = collapsed(df, res["val_curve"])
             records[-1]["collapsed"] = bool(df["collapsed"].iloc[0]) if len(df) else False
@@ -149,14 +149,11 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     nsd = next((c for c in per_case.columns if c.startswith("nsd_")), "nsd_3mm")
     target = info["target"]["dataset"]
     main = per_case[per_case["test_set"] == target]
-    board = (
-        build_leaderboard(main, target_runs, nsd_column=nsd)
-        if len(main)
-        else pd.DataFrame(columns=["model", "strategy", "source"])
-    )
+    board = _per_budget(main, target_runs, lambda p, r: build_leaderboard(p, r, nsd_column=nsd))
     extra = {}
     for name in sorted(set(per_case["test_set"]) - {target}):  # extra test sets: one leaderboard each
-        extra[name] = build_leaderboard(per_case[per_case["test_set"] == name], target_runs, nsd_column=nsd)
+        part = per_case[per_case["test_set"] == name]
+        extra[name] = _per_budget(part, target_runs, lambda p, r: build_leaderboard(p, r, nsd_column=nsd))
         atomic_write_text(results_dir / f"leaderboard_{name}.csv", extra[name].to_csv(index=False))
     if not info.get("synthetic", True) and len(board):
         board["reference"] = [
@@ -168,24 +165,52 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
             for s, src in zip(board["strategy"], board["source"])
         ]
     atomic_write_text(results_dir / "leaderboard.csv", board.to_csv(index=False))
-    tests = comparisons(main, board, info) if len(main) else comparisons(main, board.iloc[:0], info)
+    tests = _per_budget(main, board, lambda p, b: comparisons(p, b, info))
     atomic_write_text(results_dir / "comparisons.csv", tests.to_csv(index=False))
-    ranking = rank_analysis(main) if len(main) else {}
+    ranking = _rank_analysis(main)
     atomic_write_text(results_dir / "ranks.csv", ranks_table(ranking).to_csv(index=False))
     shares = [a["shares"].assign(model=m) for m, a in ranking.items()]
-    stability = (
-        pd.concat(shares, ignore_index=True)
-        if shares
-        else pd.DataFrame(columns=["row", "rank", "share", "model"])
-    )
-    atomic_write_text(
-        results_dir / "rank_stability.csv", stability[["model", "row", "rank", "share"]].to_csv(index=False)
-    )
+    columns = ["model", "row", "rank", "share"]
+    stability = pd.concat(shares, ignore_index=True)[columns] if shares else pd.DataFrame(columns=columns)
+    atomic_write_text(results_dir / "rank_stability.csv", stability.to_csv(index=False))
     markdown = leaderboard_markdown(info, board, runs, main, tests, ranking, extra)
     atomic_write_text(results_dir / "leaderboard.md", markdown)
     if figures and not main.empty:
-        from transferbench.evaluation.figures import write_figures
+        from transferbench.evaluation.figures import label_budget, write_figures
 
+        full = main["n_train"].max()  # the classic figures show the fold's full label budget
         curves = {run_id: res["val_curve"] for run_id, res in results.items()}
-        write_figures(results_dir / "figures", info, main, board, runs, curves, store.folder, tests, ranking)
+        at_full = {
+            k.split(",")[0]: a for k, a in ranking.items() if "," not in k or k.endswith(f"={int(full)}")
+        }
+        write_figures(results_dir / "figures", info, main[main.n_train == full], board[board.n_train == full],
+                      runs, curves, store.folder, at_full)  # fmt: skip
+        label_budget(main, results_dir / "figures")
     return board
+
+
+def _per_budget(per_case: pd.DataFrame, other: pd.DataFrame, build) -> pd.DataFrame:
+    """``build(per_case, other)`` on each label budget (``n_train``) separately, concatenated with an
+    ``n_train`` column: every comparison and Holm family stays within one budget."""
+    parts = []
+    for n, part in per_case.groupby("n_train", sort=True):
+        table = build(part, other[other["n_train"] == n] if "n_train" in other else other)
+        parts.append(table.drop(columns="n_train", errors="ignore").assign(n_train=int(n)))
+    if not parts:
+        return pd.DataFrame(columns=["model", "strategy", "source", "n_train"])
+    out = pd.concat(parts[::-1], ignore_index=True)  # the largest budget first
+    cols = [c for c in out.columns if c != "n_train"]
+    at = cols.index("source") + 1 if "source" in cols else cols.index("model") + 1
+    return out[[*cols[:at], "n_train", *cols[at:]]]
+
+
+def _rank_analysis(main: pd.DataFrame) -> dict[str, dict]:
+    """Friedman / rank stability per model, and per label budget when there are several."""
+    budgets = sorted(main["n_train"].dropna().unique())
+    if len(budgets) <= 1:
+        return rank_analysis(main) if len(main) else {}
+    out = {}
+    for n in budgets[::-1]:
+        for model, a in rank_analysis(main[main.n_train == n]).items():
+            out[f"{model}, n_train={int(n)}"] = a
+    return out

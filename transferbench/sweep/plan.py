@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transferbench.config import deep_merge
+from transferbench.data.splits import covid_fold
 from transferbench.data.synthetic import synthetic_params
 from transferbench.errors import SpecError
 from transferbench.models.registry import network_class
@@ -31,7 +32,7 @@ from transferbench.sweep.spec import ModelEntry, StrategyEntry, SweepSpec
 from transferbench.sweep.store import ResultsStore
 from transferbench.training.run_config import RunConfig
 
-IDENTITY_FIELDS = ("kind", "model", "strategy", "source", "fold", "seed")
+IDENTITY_FIELDS = ("kind", "model", "strategy", "source", "fold", "seed", "n_train")
 SCRATCH, MATCHED, CONVERGED = "scratch", "scratch_matched", "scratch_converged"
 
 
@@ -50,6 +51,7 @@ class Run:
     results_dir: str
     deps: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. an ImageNet stage skipped for want of weights
+    n_train: int | None = None  # labelled target volumes it trains on (None: a pretraining)
     steps: int = 0  # optimiser steps of this run
     total_steps: int = 0  # this run's steps plus the total steps of every run it starts from
 
@@ -137,7 +139,11 @@ class Planner:
                     "data_id": self.data_id}  # fmt: skip
         fold = f"f{run.fold}" if run.fold is not None else ""
         kind = {"pretrain": "pre", "finetune": "ft"}[run.kind]
-        run.id = _slug(kind, run.model, run.strategy, run.source, fold, f"s{run.seed}", _hash(identity))
+        data = run.config.overlay.get("data") or {}
+        budget = f"n{run.n_train}" if "train_cases" in data else ""  # full-budget ids stay as they were
+        run.id = _slug(
+            kind, run.model, run.strategy, run.source, fold, budget, f"s{run.seed}", _hash(identity)
+        )
         folder = self.store.folder(run.id)
         run.config = run.config.with_output(
             str(folder.path), {"group": self.spec.name, "name": run.id, "tags": tags}
@@ -244,13 +250,32 @@ class Planner:
             paths = [self.checkpoint(d) for d in deps]
             strategy["pretrained"] = paths[0] if len(paths) == 1 else paths
         for fold in spec.folds:
-            settings = {"data": {**spec.target, "fold": fold}, "test_after_fit": True,
-                        "save_predictions": spec.save_predictions}  # fmt: skip
-            settings = deep_merge(settings, budget or {})
-            config = self._config(model, self._seed(seed, entry.label, key), "finetune", strategy, settings)
-            run = Run("", "finetune", model.label, entry.label, key or "-", fold, seed, config,
-                      spec.results_dir, deps)  # fmt: skip
-            self._add(run, [model.label, entry.label, key or "none", f"fold{fold}", f"seed{seed}"])
+            full = len(covid_fold(fold, spec.target["fold_scheme"])["train"])
+            for n in self._budgets(entry, full):
+                data = {
+                    **spec.target,
+                    "fold": fold,
+                    **({"train_cases": n, "subset_seed": seed} if n < full else {}),
+                }
+                settings = {"data": data, "test_after_fit": True, "save_predictions": spec.save_predictions}
+                settings = deep_merge(settings, budget or {})
+                config = self._config(
+                    model, self._seed(seed, entry.label, key), "finetune", strategy, settings
+                )
+                run = Run("", "finetune", model.label, entry.label, key or "-", fold, seed, config,
+                          spec.results_dir, deps, n_train=n)  # fmt: skip
+                self._add(
+                    run, [model.label, entry.label, key or "none", f"fold{fold}", f"seed{seed}", f"n{n}"]
+                )
+
+    def _budgets(self, entry: StrategyEntry, full: int) -> list[int]:
+        """Label budgets of an entry on a fold with ``full`` training cases (the fold's all by default)."""
+        budgets = entry.train_cases or self.spec.train_cases or [full]
+        if max(budgets) > full:
+            raise SpecError(
+                f"{self.spec.path}: `strategies.{entry.label}.train_cases` {budgets}: the fold has {full}"
+            )
+        return budgets
 
     def plan(self) -> Plan:
         for model in self.spec.models:
@@ -263,29 +288,35 @@ class Planner:
         return Plan(self.spec, list(self.runs.values()))
 
     def _baselines(self, model: ModelEntry, seed: int) -> None:
-        """The compute controls of one model and seed: plain, step-matched and converged scratch."""
+        """The compute controls of one model and seed, at every label budget of the sweep: plain,
+        step-matched and converged scratch."""
         wanted = self.spec.baselines
-        scratch = StrategyEntry(SCRATCH, {"name": "scratch"})
-        if SCRATCH in wanted:
-            self._target_runs(model, seed, scratch, None)
         probe = self._config(model, seed, "finetune", {"name": "scratch"}, {})
-        plain, per_epoch = (
-            probe.optimiser_steps,
-            int(probe.optimiser_steps // int(probe.resolved["trainer"].get("max_epochs") or 1000)),
-        )
-        totals = sorted({r.total_steps for r in self.runs.values()
-                         if r.kind == "finetune" and r.model == model.label and r.seed == seed and r.deps} - {plain})  # fmt: skip
-        if MATCHED in wanted:
-            for total in totals:
-                label = MATCHED if len(totals) == 1 else f"{MATCHED}_{total}"
+        plain = probe.optimiser_steps
+        per_epoch = plain // int(probe.resolved["trainer"].get("max_epochs") or 1000)
+        mine = [
+            r
+            for r in self.runs.values()
+            if r.kind == "finetune" and r.model == model.label and r.seed == seed
+        ]
+        for n in sorted({r.n_train for r in mine}):
+            only = [n] if n is not None else None
+            if SCRATCH in wanted:
                 self._target_runs(
-                    model, seed, StrategyEntry(label, {"name": "scratch"}), None, _budget(total, per_epoch)
+                    model, seed, StrategyEntry(SCRATCH, {"name": "scratch"}, train_cases=only), None
                 )
-        if CONVERGED in wanted:
-            total = int(math.ceil(self.spec.converged_factor * max([plain, *totals]) / per_epoch)) * per_epoch
-            self._target_runs(
-                model, seed, StrategyEntry(CONVERGED, {"name": "scratch"}), None, _budget(total, per_epoch)
-            )
+            totals = sorted({r.total_steps for r in mine if r.deps and r.n_train == n} - {plain})
+            if MATCHED in wanted:
+                for total in totals:
+                    label = MATCHED if len(totals) == 1 else f"{MATCHED}_{total}"
+                    entry = StrategyEntry(label, {"name": "scratch"}, train_cases=only)
+                    self._target_runs(model, seed, entry, None, _budget(total, per_epoch))
+            if CONVERGED in wanted:
+                total = (
+                    int(math.ceil(self.spec.converged_factor * max([plain, *totals]) / per_epoch)) * per_epoch
+                )
+                entry = StrategyEntry(CONVERGED, {"name": "scratch"}, train_cases=only)
+                self._target_runs(model, seed, entry, None, _budget(total, per_epoch))
 
 
 def _budget(steps: int, per_epoch: int) -> dict:

@@ -10,11 +10,11 @@ import pandas as pd
 from transferbench.evaluation import statistics as st
 from transferbench.evaluation.leaderboard import MATCHED, to_markdown
 
-MAIN = ["rank", "model", "strategy", "source", "steps", "n_runs", "collapsed", "n_cases", "dsc_mean",
+MAIN = ["rank", "model", "strategy", "source", "n_train", "steps", "n_runs", "collapsed", "n_cases", "dsc_mean",
         "dsc_mean_all", "nsd_mean", "matched_baseline", f"dsc_diff_{MATCHED}", f"ci_low_{MATCHED}",
         f"ci_high_{MATCHED}", f"p_holm_{MATCHED}", f"per_seed_{MATCHED}", "dsc_diff_scratch", "ci_low_scratch",
         "ci_high_scratch", "p_holm_scratch", "complete", "reference", "notes"]  # fmt: skip
-COST = ["model", "strategy", "source", "planned", "finished", "finetune_wall_s", "pretrain_wall_s",
+COST = ["model", "strategy", "source", "n_train", "planned", "finished", "finetune_wall_s", "pretrain_wall_s",
         "epochs_to_dice", "reached_dice", "plateau_gain"]  # fmt: skip
 FAMILIES = {
     "strategies": "Strategy against strategy (same model and source)",
@@ -38,7 +38,7 @@ def _header(info: dict, board: pd.DataFrame, per_case: pd.DataFrame) -> list[str
         "them). Every comparison is paired on the cases both rows scored: per-case differences of the run "
         "means, a two-level bootstrap 95% CI (cases resampled, then runs within each case, so seed "
         "disagreement widens it), the two-sided Wilcoxon signed-rank p over the cases, Holm-corrected over "
-        "one family per model and baseline (statsmodels).",
+        "one family per model, label budget (`n_train`: labelled target volumes) and baseline (statsmodels).",
         "",
         f"**Compute-matched.** `steps` is every optimiser step a row's model needed (its pretraining chain "
         f"+ target training; a shared pretraining counts fully for each row that uses it). `{MATCHED}` trains "

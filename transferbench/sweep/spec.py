@@ -29,7 +29,7 @@ TOP_KEYS = {
     "source_sets", "strategies", "seeds", "budget", "overrides", "dice_threshold", "results_dir", "launcher",
     "save_predictions", "imagenet_weights", "baselines", "converged_factor", "common_random_numbers",
 }  # fmt: skip
-TARGET_KEYS = {"dataset", "label_mode", "fold_scheme", "folds", "extra_test"}
+TARGET_KEYS = {"dataset", "label_mode", "fold_scheme", "folds", "extra_test", "train_cases"}
 LAUNCHER_KEYS = {"name", "jobs", "cluster", "submitit"}
 BASELINES = ("scratch", "scratch_matched", "scratch_converged")
 TARGET_DEFAULTS = {"dataset": "covid19_ct_seg", "label_mode": "infection", "fold_scheme": "folds_4_train",
@@ -44,6 +44,7 @@ class StrategyEntry:
     config: dict[str, Any]
     sources: list[str] | None = None  # labels from `sources` / `source_sets`; None = every compatible one
     models: list[str] | None = None  # model labels this entry runs for; None = every model
+    train_cases: list[int] | None = None  # label budgets of this entry; None = the sweep's
 
 
 @dataclass
@@ -82,6 +83,7 @@ class SweepSpec:
     baselines: list[str] = field(default_factory=lambda: list(BASELINES))
     converged_factor: float = 2.0  # scratch_converged trains this many times the largest matched budget
     common_random_numbers: bool = True  # strategies share a seed's initialisation and data order
+    train_cases: list[int] | None = None  # label-budget axis (labelled target volumes); None = the fold's all
 
     def source_members(self, key: str) -> list[str]:
         """Registered source names behind a ``sources`` or ``source_sets`` label."""
@@ -108,6 +110,7 @@ def _strategy_entry(item: Any, key: str, where: str) -> StrategyEntry:
         raise _fail(where, key, "needs a strategy name or a mapping with `name`")
     label = str(item.pop("label", item["name"]))
     only, for_models = item.pop("sources", None), item.pop("models", None)
+    budgets = _budgets(item.pop("train_cases", None), where, f"{key}.train_cases")
     try:  # validate the arguments now (sources are filled in per run by the planner)
         probe = ["msd_lung_tumor", "structseg_gtv"][: max(strategy_class(item["name"]).min_sources, 0)]
         create_strategy({**item, "sources": probe})
@@ -115,7 +118,16 @@ def _strategy_entry(item: Any, key: str, where: str) -> StrategyEntry:
         raise _fail(where, key, str(err)) from None
     if "pretrained" in item:
         raise _fail(where, key, "`pretrained` is planned by the sweep; remove it")
-    return StrategyEntry(label, item, None if only is None else list(only), None if for_models is None else list(for_models))  # fmt: skip
+    return StrategyEntry(label, item, None if only is None else list(only), None if for_models is None else list(for_models), budgets)  # fmt: skip
+
+
+def _budgets(value: Any, where: str, key: str) -> list[int] | None:
+    """A label-budget list (``[1, 2, 4]``), checked for shape here and against the fold at planning."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(n, int) and n >= 1 for n in value):
+        raise _fail(where, key, f"a list of labelled-case counts >= 1, e.g. [1, 2, 4]; got {value!r}")
+    return sorted(set(value))
 
 
 def _strategies(
@@ -164,6 +176,7 @@ def _target(raw: dict, where: str, data_root: str, notes: list[str]) -> tuple[di
     if present:  # absent extra test sets are skipped (announced by the dry run), so no key: same run ids
         target["extra_test"] = present
     folds = [int(f) for f in target.pop("folds")]
+    budgets = _budgets(target.pop("train_cases", None), where, "target.train_cases")
     scheme = benchmark_splits()["covid19_ct_seg"].get(target["fold_scheme"])
     if scheme is None:
         raise _fail(where, "target.fold_scheme", f"unknown fold scheme {target['fold_scheme']!r}")
@@ -172,6 +185,11 @@ def _target(raw: dict, where: str, data_root: str, notes: list[str]) -> tuple[di
         raise _fail(
             where, "target.folds", f"fold(s) {outside or '[]'} outside the split file's 0..{len(scheme) - 1}"
         )
+    too_many = [n for n in budgets or [] if n > min(len(scheme[f]["train"]) for f in folds)]
+    if too_many:
+        raise _fail(where, "target.train_cases", f"{too_many}: more than the fold's training cases")
+    if budgets is not None:
+        target["train_cases"] = budgets
     return target, folds
 
 
@@ -290,6 +308,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     notes: list[str] = []
     data_root = _data_root(raw, where)
     target, folds = _target(raw, where, data_root, notes)
+    train_cases = target.pop("train_cases", None)
     sources, source_sets = _sources(raw, where)
     models = _models(raw, where, path.parent)
     strategies = _strategies(raw, where, set(sources) | set(source_sets), {m.label for m in models})
@@ -312,6 +331,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         description=str(raw.get("description", "")), notes=notes,
         imagenet_weights=_imagenet_weights(raw, where, strategies, notes), baselines=baselines,
         converged_factor=factor, common_random_numbers=bool(raw.get("common_random_numbers", True)),
+        train_cases=train_cases,
     )  # fmt: skip
 
 
