@@ -92,8 +92,11 @@ def test_tiny_sweep_end_to_end_and_idempotent(synthetic_root, tmp_path, capsys):
     assert sorted(p.name for p in (results / "figures").glob("*.png")) == [
         "unet3d_critical_difference.png", "unet3d_diff_heatmap.png", "unet3d_forest.png",
         "unet3d_learning_curves.png", "unet3d_overlays.png", "unet3d_paired_cases.png",
-        "unet3d_per_case_dsc.png", "unet3d_rank_stability.png",
+        "unet3d_per_case_dsc.png", "unet3d_rank_stability.png", "unet3d_similarity_gain.png",
     ]  # fmt: skip
+    assert (results / "similarity.csv").is_file() and "## Source-target lesion similarity" in (
+        results / "leaderboard.md"
+    ).read_text()
     md = (results / "leaderboard.md").read_text()
     assert "conditional on the trained models" in md and "2 / 2^16" in md
     assert "## Friedman test" in md

@@ -32,6 +32,7 @@ Data and registries:
   data check NAME --root DIR [--quick]      every problem of a dataset on disk (exit 1 if any)
   data fingerprint NAME --root DIR          spacing, intensity and class statistics (nnU-Net style)
   data preview --root DIR --out PNG         one slice per domain with the lesion outlined
+  data similarity --root DIR [--out CSV]    lesion similarity of every source to the target (measured)
   data sources [-v]                         registered dataset sources [and the layouts each accepts]
   models                                    registered networks
   strategies                                registered transfer strategies
@@ -77,6 +78,9 @@ def _data_parser() -> argparse.ArgumentParser:
     prev = sub.add_parser("preview", help="PNG with one slice per synthetic domain, lesion outlined")
     prev.add_argument("--root", required=True)
     prev.add_argument("--out", required=True)
+    sim = sub.add_parser("similarity", help="lesion similarity of every source to the COVID-19 target")
+    sim.add_argument("--root", required=True, help="data root holding the target and source datasets")
+    sim.add_argument("--out", default=None, help="CSV path (default: ROOT/similarity.csv)")
     src = sub.add_parser("sources", help="list registered dataset sources")
     src.add_argument("-v", "--verbose", action="store_true", help="also the on-disk variants each accepts")
     for name, help_ in (
@@ -131,18 +135,13 @@ def _data_main(argv: list[str]) -> int:
             print(report.format())
             return 0 if report.ok else 1
         elif args.command == "fingerprint":
-            import json
+            _data_fingerprint(args)
+        elif args.command == "similarity":
+            from transferbench.data.similarity import write_similarity
 
-            from transferbench.data.cache import default_cache_dir
-            from transferbench.data.fingerprint import dataset_fingerprint
-            from transferbench.data.sources import create_source
-
-            source = create_source(
-                args.name, **({"label_mode": args.label_mode} if args.name == "covid19_ct_seg" else {})
-            )
-            cases = source.find_cases(args.root)
-            fp = dataset_fingerprint(args.name, cases, args.cache_dir or default_cache_dir(args.root))
-            print(json.dumps(fp, indent=1))
+            table, path = write_similarity(args.root, args.out)
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            print(f"wrote {path}")
         else:
             for name, cls in SOURCES.items():
                 print(f"{name:24s} {cls.description}")
@@ -152,6 +151,24 @@ def _data_main(argv: list[str]) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _data_fingerprint(args) -> None:
+    import json
+
+    from transferbench.data.cache import default_cache_dir
+    from transferbench.data.fingerprint import dataset_fingerprint
+    from transferbench.data.sources import create_source
+
+    source = create_source(
+        args.name, **({"label_mode": args.label_mode} if args.name == "covid19_ct_seg" else {})
+    )
+    cases = source.find_cases(args.root)
+    print(
+        json.dumps(
+            dataset_fingerprint(args.name, cases, args.cache_dir or default_cache_dir(args.root)), indent=1
+        )
+    )
 
 
 def _sweep_main(argv: list[str]) -> int:

@@ -182,7 +182,10 @@ def prepare_synthetic(
         "cases": {"covid19_ct_seg": covid_ids, **{DOMAINS[d].source: ids[d] for d in SOURCE_DOMAINS}},
         "source_splits": {DOMAINS[d].source: splits[d] for d in SOURCE_DOMAINS},
     }
-    atomic_write_text(manifest, json.dumps(body, indent=1))  # written last: marks the set complete
+    atomic_write_text(manifest, json.dumps(body, indent=1))  # marks the set complete
+    from transferbench.data.similarity import write_similarity
+
+    write_similarity(out)  # the measured source-target lesion similarity, beside the benchmark
     if verbose:
         print(f"synthetic benchmark written to {out}: {len(jobs)} cases")
     return out

@@ -173,7 +173,8 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     columns = ["model", "row", "rank", "share"]
     stability = pd.concat(shares, ignore_index=True)[columns] if shares else pd.DataFrame(columns=columns)
     atomic_write_text(results_dir / "rank_stability.csv", stability.to_csv(index=False))
-    markdown = leaderboard_markdown(info, board, runs, main, tests, ranking, extra)
+    similarity = _similarity(info, results_dir)
+    markdown = leaderboard_markdown(info, board, runs, main, tests, ranking, extra, similarity)
     atomic_write_text(results_dir / "leaderboard.md", markdown)
     if figures and not main.empty:
         from transferbench.evaluation.figures import label_budget, write_figures
@@ -186,7 +187,32 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
         write_figures(results_dir / "figures", info, main[main.n_train == full], board[board.n_train == full],
                       runs, curves, store.folder, at_full)  # fmt: skip
         label_budget(main, results_dir / "figures")
+        if similarity is not None:
+            from transferbench.evaluation.stat_figures import similarity_gain
+
+            labels = {k: m[0] for k, m in info.get("sources", {}).items() if len(m) == 1}
+            for model in sorted(board.model.unique()):
+                similarity_gain(
+                    board, similarity, labels, model, results_dir / "figures" / f"{model}_similarity_gain.png"
+                )
     return board
+
+
+def _similarity(info: dict, results_dir: Path) -> pd.DataFrame | None:
+    """The measured source-target lesion similarity (``similarity.csv``) of a synthetic sweep's data, read
+    from beside the benchmark (measured there first if absent) and copied into the results."""
+    if not info.get("synthetic"):
+        return None
+    from transferbench.data.similarity import write_similarity
+
+    beside = Path(info["data_root"]) / "similarity.csv"
+    if not beside.is_file():
+        if not (Path(info["data_root"]) / "synthetic_manifest.json").is_file():
+            return None  # the data is not on this machine: keep what the results folder has
+        write_similarity(info["data_root"])
+    table = pd.read_csv(beside)
+    atomic_write_text(results_dir / "similarity.csv", table.to_csv(index=False))
+    return table
 
 
 def _per_budget(per_case: pd.DataFrame, other: pd.DataFrame, build) -> pd.DataFrame:

@@ -108,6 +108,7 @@ def leaderboard_markdown(
     tests: pd.DataFrame | None = None,
     ranking: dict[str, dict] | None = None,
     extra: dict[str, pd.DataFrame] | None = None,
+    similarity: pd.DataFrame | None = None,
 ) -> str:
     lines = [f"# Leaderboard: {info['name']}", "", *_header(info, board, per_case), ""]
     cols = [c for c in MAIN if c in board.columns]
@@ -132,6 +133,13 @@ def leaderboard_markdown(
             lines += ["", f"## {title}", "", "`dsc_diff` = a - b (paired, case-level); Holm within this family "
                       "and model.", "", to_markdown(part.drop(columns="family"))]  # fmt: skip
     lines += _rank_section(ranking or {})
+    if similarity is not None and len(similarity):
+        lines += ["", "## Source-target lesion similarity (measured on the data)", "",
+                  "`similarity.csv` (`transferbench data similarity`): histogram intersections with the target's "
+                  "lesions of lesion HU (`intensity_overlap`), position in body-box coordinates "
+                  "(`location_overlap`) and log component volume (`size_overlap`); median component and per-case "
+                  "lesion volume (ml), median minor/major axis ratio (`elongation`), median lesion HU.", "",
+                  to_markdown(similarity)]  # fmt: skip
     for name, other in (extra or {}).items():
         lines += ["", f"## Extra test set: {name}", "", "The same models, every case of the set.", ""]
         lines.append(to_markdown(other[[c for c in cols if c in other.columns and c != "reference"]]))
