@@ -183,3 +183,22 @@ def test_the_configs_own_callbacks_are_kept(synthetic_root, tmp_path):
     ])  # fmt: skip
     kinds = {type(c) for c in cli.trainer.callbacks}
     assert {EarlyStopping, TransferReport, TestResultsWriter} <= kinds
+
+
+def test_fit_never_generates_the_synthetic_benchmark_into_a_users_dataset(tmp_path, capsys):
+    """A real MSD Task06_Lung folder with the synthetic config pointed at it: a clear error, nothing written."""
+    from conftest import write_nifti
+
+    root = tmp_path / "real"
+    task = root / "Task06_Lung"
+    ct = np.full((24, 24, 12), -1000, dtype=np.int16)
+    ct[6:18, 6:18, 3:9] = 40
+    write_nifti(task / "imagesTr" / "lung_001.nii.gz", ct)
+    write_nifti(task / "labelsTr" / "lung_001.nii.gz", (ct > 0).astype(np.uint8))
+    (task / "dataset.json").write_text(json.dumps({"name": "Lung", "training": []}))
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    code = main(["fit", "--config", "synthetic_unet3d", "--data.root", str(root), "--data.dataset", "msd_lung_tumor",
+                 "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "not empty and not a synthetic benchmark" in err and str(root) in err
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before  # every file byte-identical

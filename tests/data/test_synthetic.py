@@ -102,3 +102,25 @@ def test_data_of_an_older_generator_is_refused(tmp_path):
     (tmp_path / MANIFEST).write_text(json.dumps({"params": {"generator_version": 1}}))
     with pytest.raises(DataError, match="generator version 1.*delete the folder"):
         is_prepared(tmp_path)
+
+
+def test_generator_refuses_a_foreign_folder_and_completes_its_own(tmp_path):
+    import json
+
+    import pytest
+
+    from transferbench.data.synthetic import CLAIM, MANIFEST, prepare_synthetic, synthetic_params
+    from transferbench.errors import DataError
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("a user's file")
+    with pytest.raises(DataError, match="not empty and not a synthetic benchmark"):
+        prepare_synthetic(foreign, n_source_cases=2, verbose=False)
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]  # nothing written
+    interrupted = tmp_path / "interrupted"  # a generation killed after its first files
+    interrupted.mkdir()
+    (interrupted / CLAIM).write_text(json.dumps(synthetic_params(0, 2)))
+    (interrupted / "COVID-19-CT-Seg").mkdir()
+    prepare_synthetic(interrupted, n_source_cases=2, verbose=False, workers=1)
+    assert (interrupted / MANIFEST).is_file()

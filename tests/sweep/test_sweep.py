@@ -112,6 +112,16 @@ def test_tiny_sweep_end_to_end_and_idempotent(synthetic_root, tmp_path, capsys):
         (results / name).unlink()
     assert main(["leaderboard", str(results), "--no-figures"]) == 0
     assert outputs(results) == first
+    # a fresh clone has the tables but not runs/: the rebuild refuses and rewrites nothing
+    import shutil
+
+    clone = tmp_path / "clone"
+    shutil.copytree(results, clone, ignore=shutil.ignore_patterns("runs"))
+    before = {p.name: p.read_bytes() for p in clone.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["leaderboard", str(clone)]) == 2
+    assert "none of the 5 planned runs has a record" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in clone.iterdir() if p.is_file()} == before
 
 
 def test_dry_run_shares_pretraining(synthetic_root, tmp_path, capsys):

@@ -200,7 +200,7 @@ def _leaderboard_main(argv: list[str]) -> int:
 
     try:
         board = aggregate(args.results_dir, figures=not args.no_figures)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, TransferbenchError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(

@@ -139,6 +139,26 @@ def is_prepared(out: str | Path) -> bool:
     return True
 
 
+CLAIM = ".transferbench_synthetic"  # written first: the folder is the generator's, to create or complete
+
+
+def _claim(out: Path, params: dict) -> None:
+    """Make ``out`` the generator's folder, refusing one that holds anything the generator did not write
+    (a user's real dataset must never be overwritten with phantoms)."""
+    marker = out / CLAIM
+    mine = marker.is_file() and json.loads(marker.read_text()) == params
+    others = sorted(p.name for p in out.iterdir() if p.name != CLAIM) if out.is_dir() else []
+    if others and not mine:
+        raise DataError(
+            f"{out}: not empty and not a synthetic benchmark (no {MANIFEST}; it holds {', '.join(others[:6])}"
+            f"{', ...' if len(others) > 6 else ''}); the generator only creates or completes its own folder and "
+            "writes nothing here. Point the synthetic benchmark at a new or empty folder, or, to use the data in "
+            "this folder, set data.prepare_synthetic false (a sweep: prepare_synthetic false)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, json.dumps(params))
+
+
 def prepare_synthetic(
     out: str | Path,
     seed: int = 0,
@@ -162,6 +182,7 @@ def prepare_synthetic(
         )
     if n_source_cases < 2:
         raise ValueError("n_source_cases must be at least 2 (one training and one validation case)")
+    _claim(out, params)
     covid_ids = benchmark_splits()["covid19_ct_seg"]["cases"]
     jobs = [
         ("radiopaedia" if c.startswith("radiopaedia") else "coronacases", c, seed, str(out))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from transferbench.errors import TransferbenchError
 from transferbench.evaluation.comparisons import comparisons, rank_analysis, ranks_table
 from transferbench.evaluation.leaderboard import build_leaderboard, collapsed, epochs_to_reach
 from transferbench.evaluation.reference import reference_for
@@ -143,6 +144,12 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     results_dir = Path(results_dir)
     store = ResultsStore(results_dir)
     info, per_case, runs, results = collect(store)
+    if len(runs) and (runs["status"] == "not run").all():
+        raise TransferbenchError(
+            f"{results_dir}: none of the {len(runs)} planned runs has a record under {results_dir}/runs/ (run "
+            f"folders are not committed to git); nothing rewritten. Reproduce them with `transferbench sweep "
+            f"--config {info.get('spec', info['name'])}` (finished runs are skipped)"
+        )
     atomic_write_text(results_dir / "per_case.csv", per_case.to_csv(index=False))
     atomic_write_text(results_dir / "runs.csv", runs.to_csv(index=False))
     target_runs = runs[runs.kind == "finetune"]
