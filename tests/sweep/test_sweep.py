@@ -112,6 +112,14 @@ def test_tiny_sweep_end_to_end_and_idempotent(synthetic_root, tmp_path, capsys):
         (results / name).unlink()
     assert main(["leaderboard", str(results), "--no-figures"]) == 0
     assert outputs(results) == first
+    # figures are byte-identical across processes (string hashing differs between them)
+    figures = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "WANDB_MODE": "disabled"}
+        cmd = [sys.executable, "-m", "transferbench.cli.main", "leaderboard", str(results)]
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        figures.append({p.name: p.read_bytes() for p in (results / "figures").glob("*.png")})
+    assert figures[0] == figures[1]
     # a fresh clone has the tables but not runs/: the rebuild refuses and rewrites nothing
     import shutil
 

@@ -80,7 +80,18 @@ def cd_diagram(analysis: dict, model: str, path: Path) -> None:
         return
     ranks = analysis["mean_rank"]
     fig, ax = plt.subplots(figsize=(8, 0.8 + 0.22 * len(ranks)))
-    sp.critical_difference_diagram(ranks, analysis["posthoc"], ax=ax, label_props={"fontsize": 7})
+    # scikit-posthocs orders the crossbars by iterating sets of the group names; string hashes change
+    # between processes, so integer names keep the figure byte-identical from run to run
+    names = list(ranks.index)
+    ids = pd.Series(ranks.to_numpy(), index=range(len(names)))
+    sig = analysis["posthoc"].copy()
+    sig.index = sig.columns = range(len(names))
+    palette = {i: plt.get_cmap("tab10")(i % 10) for i in range(len(names))}
+    drawn = sp.critical_difference_diagram(ids, sig, ax=ax, label_fmt_left="{label}", label_fmt_right="{label}",
+                                           color_palette=palette, label_props={"fontsize": 7})  # fmt: skip
+    for text in drawn["labels"]:
+        i = int(text.get_text())
+        text.set_text(f"{names[i]} ({ids[i]:.2g})")
     ax.set_title(f"{model}: mean rank over {analysis['n_cases']} cases (Friedman p = {analysis['p']:.2g}, "
                  f"Nemenyi CD = {analysis['cd']:.2f})", fontsize=9)  # fmt: skip
     save(fig, path)

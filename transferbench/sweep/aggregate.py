@@ -184,25 +184,25 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     markdown = leaderboard_markdown(info, board, runs, main, tests, ranking, extra, similarity)
     atomic_write_text(results_dir / "leaderboard.md", markdown)
     if figures and not main.empty:
-        from transferbench.evaluation.figures import label_budget, write_figures
-
-        full = main["n_train"].max()  # the classic figures show the fold's full label budget
-        curves = {run_id: res["val_curve"] for run_id, res in results.items()}
-        at_full = {
-            k.split(",")[0]: a for k, a in ranking.items() if "," not in k or k.endswith(f"={int(full)}")
-        }
-        write_figures(results_dir / "figures", info, main[main.n_train == full], board[board.n_train == full],
-                      runs, curves, store.folder, at_full)  # fmt: skip
-        label_budget(main, results_dir / "figures")
-        if similarity is not None:
-            from transferbench.evaluation.stat_figures import similarity_gain
-
-            labels = {k: m[0] for k, m in info.get("sources", {}).items() if len(m) == 1}
-            for model in sorted(board.model.unique()):
-                similarity_gain(
-                    board, similarity, labels, model, results_dir / "figures" / f"{model}_similarity_gain.png"
-                )
+        _figures(results_dir / "figures", info, main, board, runs, results, store, ranking, similarity)
     return board
+
+
+def _figures(out: Path, info, main, board, runs, results, store, ranking, similarity) -> None:
+    """Every figure: the classic ones at the fold's full label budget, the budget and similarity ones."""
+    from transferbench.evaluation.figures import label_budget, write_figures
+    from transferbench.evaluation.stat_figures import similarity_gain
+
+    full = main["n_train"].max()
+    curves = {run_id: res["val_curve"] for run_id, res in results.items()}
+    at_full = {k.split(",")[0]: a for k, a in ranking.items() if "," not in k or k.endswith(f"={int(full)}")}
+    write_figures(out, info, main[main.n_train == full], board[board.n_train == full], runs, curves,
+                  store.folder, at_full)  # fmt: skip
+    label_budget(main, out)
+    if similarity is not None:
+        labels = {k: m[0] for k, m in info.get("sources", {}).items() if len(m) == 1}
+        for model in sorted(board.model.unique()):
+            similarity_gain(board, similarity, labels, model, out / f"{model}_similarity_gain.png")
 
 
 def _similarity(info: dict, results_dir: Path) -> pd.DataFrame | None:
