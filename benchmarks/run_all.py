@@ -8,7 +8,14 @@ warnings.filterwarnings("ignore")
 
 
 def main() -> None:
-    from benchmarks import bench_loader, bench_memory, bench_models, bench_sweep, bench_trainer_overhead
+    from benchmarks import (
+        bench_loader,
+        bench_memory,
+        bench_models,
+        bench_profile,
+        bench_sweep,
+        bench_trainer_overhead,
+    )
 
     a = bench_trainer_overhead.run()
     print(
@@ -49,6 +56,19 @@ def main() -> None:
         f"{f['unet_patches_per_s']:.1f} patches/s (64x64x32); inference per volume {tuple(f['volume_shape'])}: "
         f"nCoVSegNet {f['ncov_infer_s']:.2f} s | UNet3D {f['unet_infer_s']:.2f} s "
         f"(ratio {f['unet_infer_s'] / f['ncov_infer_s']:.2f}x)",
+        flush=True,
+    )
+
+    g = bench_profile.phase_profile()
+    parts = ", ".join(f"{k} {v:.1f} s ({100 * v / g['wall_s']:.0f}%)" for k, v in g["phases"].items())
+    print(
+        f"(g) one default-sweep run (U-Net scratch, {g['steps']} steps, 1 thread) {g['wall_s']:.1f} s: {parts}",
+        flush=True,
+    )
+    h = bench_profile.channels_last()
+    print(
+        f"(h) U-Net training step   default memory format {h['default_s'] * 1e3:.0f} ms | channels_last_3d "
+        f"{h['channels_last_s'] * 1e3:.0f} ms | ratio {h['ratio']:.2f}x",
         flush=True,
     )
 

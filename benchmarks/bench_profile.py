@@ -1,0 +1,83 @@
+"""(g) Where one default-sweep run spends its time, and (h) one candidate speed lever measured beside it.
+
+(g) runs the default sweep's U-Net ``scratch`` target run (its exact configuration from the plan, written to
+a temporary folder) under Lightning's SimpleProfiler and splits the wall time into training steps,
+training-data loading, validation, test inference + metrics, checkpoint writing and the rest (set-up,
+callbacks, logging). Process start is (e). (h) times a training step of the same network with the default
+memory format and with ``channels_last_3d``, side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import tempfile
+import time
+
+from benchmarks.common import ensure_data
+
+PHASES = {
+    "training steps": ("run_training_batch",),
+    "training data": ("[_TrainingEpochLoop].train_dataloader_next",),
+    "validation": ("[Strategy]SingleDeviceStrategy.validation_step", "[_EvaluationLoop].val_next"),
+    "test inference + metrics": ("[Strategy]SingleDeviceStrategy.test_step", "[_EvaluationLoop].test_next"),
+    "checkpoints": ("save_checkpoint",),
+}
+
+
+def phase_profile() -> dict:
+    import torch
+
+    from transferbench.config import deep_merge
+    from transferbench.sweep.plan import make_plan
+    from transferbench.sweep.spec import load_spec
+    from transferbench.training.cli import run_lightning
+
+    ensure_data()
+    torch.set_num_threads(1)  # as in a 2-job sweep on 2 cores
+    run = next(
+        r for r in make_plan(load_spec("synthetic")).runs if r.strategy == "scratch" and r.model == "unet3d"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        profiler = {
+            "class_path": "pytorch_lightning.profilers.SimpleProfiler",
+            "init_args": {"dirpath": tmp, "filename": "profile"},
+        }  # report to a file, not stdout
+        settings = deep_merge(run.config.settings, {"trainer": {"profiler": profiler, "logger": False}})
+        config = dataclasses.replace(run.config, settings=settings).with_output(tmp)
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # Lightning's test table
+            cli = run_lightning(config)
+        wall = time.perf_counter() - start
+    durations = cli.trainer.profiler.recorded_durations
+    out = {name: sum(sum(durations.get(a, [])) for a in actions) for name, actions in PHASES.items()}
+    out["other"] = wall - sum(out.values())
+    return {"wall_s": wall, "steps": run.steps, "phases": out}
+
+
+def channels_last(n: int = 8) -> dict:
+    import torch
+
+    from transferbench.models.unet3d import UNet3D
+
+    torch.set_num_threads(1)
+    x = torch.randn(4, 1, 32, 32, 16)
+
+    def step_s(fmt) -> float:
+        torch.manual_seed(0)
+        net = UNet3D(preset="cpu_small", in_channels=1, out_channels=2).to(memory_format=fmt)
+        opt = torch.optim.SGD(net.parameters(), lr=0.01)
+        inp = x.contiguous(memory_format=fmt)
+        for i in range(n + 2):
+            if i == 2:
+                start = time.perf_counter()
+            out = net(inp)
+            loss = (out[0] if isinstance(out, list | tuple) else out).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return (time.perf_counter() - start) / n
+
+    default, last = step_s(torch.contiguous_format), step_s(torch.channels_last_3d)
+    return {"default_s": default, "channels_last_s": last, "ratio": default / last}
