@@ -202,3 +202,22 @@ def test_fit_never_generates_the_synthetic_benchmark_into_a_users_dataset(tmp_pa
     err = capsys.readouterr().err
     assert code == 2 and "not empty and not a synthetic benchmark" in err and str(root) in err
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before  # every file byte-identical
+
+
+def test_a_broken_test_case_stops_fit_before_the_first_step(synthetic_root, tmp_path, capsys):
+    """Label value 3 in a *test* case (read only after training before): an error naming it, no checkpoint."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_root, root)
+    label = root / "COVID-19-CT-Seg" / "Infection_Mask" / "coronacases_001.nii.gz"  # a fold-0 test case
+    img = nib.load(label)
+    data = np.asarray(img.dataobj).copy()
+    data[0, 0, 0] = 3
+    nib.save(nib.Nifti1Image(data, img.affine), label)
+    run = tmp_path / "run"
+    code = main(["fit", "--config", "synthetic_unet3d", "--data.root", str(root), "--data.prepare_synthetic", "false",
+                 "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(run)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "coronacases_001.nii.gz" in err and "unexpected label values [3]" in err
+    assert not (run / "checkpoints").exists()  # nothing trained

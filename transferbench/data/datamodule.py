@@ -11,7 +11,7 @@ from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 
 from transferbench.data.cache import PreprocessedCache, default_cache_dir
 from transferbench.data.fingerprint import dataset_fingerprint
-from transferbench.data.io import inspect_pair
+from transferbench.data.io import inspect_pair_once
 from transferbench.data.sources import Case, Source, create_source
 from transferbench.data.splits import covid_fold, label_budget, source_split
 from transferbench.data.synthetic import is_prepared, prepare_synthetic
@@ -218,14 +218,21 @@ class CTSegDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Validate every case this stage needs (all problems in one error), then preprocess them."""
         self.cases = self.resolve_cases()
-        needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+        # every case the run will read, before the first step: a fit also checks the test cases it is tested
+        # on afterwards. Headers here; voxels too for test cases, which are read from disk (training cases
+        # get their deep check when first cached); remembered per file identity, so nothing is read twice.
+        needed = {
+            "fit": ("train", "val", "test"),
+            "validate": ("val",),
+            "test": ("test",),
+            "predict": ("test",),
+        }
         keys = needed.get(stage, ("train", "val", "test"))
-        # headers here; voxels too for test cases, which are read from disk (training cases get their deep
-        # check when first cached)
         deep = set(self.cases["test"]) if "test" in keys else set()
         problems = []
-        for c in {c for k in keys for c in self.cases[k]}:
-            problems += inspect_pair(c.image, c.label, self.sources[c.source].label_values, deep=c in deep)[1]
+        for c in sorted({c for k in keys for c in self.cases[k]}, key=lambda c: (c.source, c.case_id)):
+            values = self.sources[c.source].label_values
+            problems += inspect_pair_once(c.image, c.label, values, deep=c in deep)[1]
         if problems:
             raise DataError(
                 f"{len(problems)} problem(s) in the data of this run (run `transferbench data check` for a "

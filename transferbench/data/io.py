@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zlib
 from pathlib import Path
 
@@ -31,6 +32,28 @@ def read_array(path: str | Path, img: nib.Nifti1Image | None = None) -> np.ndarr
         return np.asarray(img.dataobj)
     except (EOFError, OSError, ValueError, zlib.error) as err:
         raise DataError(f"{path}: voxel data is truncated or corrupt ({type(err).__name__}: {err})") from err
+
+
+def inspect_pair_once(
+    image_path: str | Path, label_path: str | Path, label_values: set[int], deep: bool = True
+) -> tuple[dict, list[tuple[Path, str]]]:
+    """``inspect_pair``, remembered per file identity (path, size, modification time) within a process, so a
+    run that checks its test cases before training, and a sweep worker running many runs on the same
+    files, read each file once."""
+
+    def identity(p: str | Path) -> tuple:
+        try:
+            st = Path(p).stat()
+            return str(p), st.st_size, st.st_mtime_ns
+        except OSError:
+            return str(p), None, None
+
+    return _inspect_cached(identity(image_path), identity(label_path), frozenset(label_values), deep)
+
+
+@functools.lru_cache(maxsize=4096)
+def _inspect_cached(image: tuple, label: tuple, label_values: frozenset, deep: bool):
+    return inspect_pair(image[0], label[0], set(label_values), deep=deep)
 
 
 def inspect_pair(
