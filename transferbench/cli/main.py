@@ -22,7 +22,7 @@ Sweeps and results:
   sweep --config SWEEP [--launcher local|submitit] [--jobs N] [--cluster local|debug|slurm] [--dry-run]
                                             plan, run (resumable) and aggregate a sweep (`synthetic` = default)
   leaderboard RESULTS_DIR                   rebuild tables and figures from stored runs
-  evaluate --pred DIR --ref DIR [--tolerance-mm 3] [--out per_case.csv]
+  evaluate --pred DIR --ref DIR [--tolerance-mm 3] [--out per_case.csv] [--threshold T] [--label-map 255:1]
                                             score a folder of NIfTI predictions against references
 
 Data and registries:
@@ -215,22 +215,38 @@ def _evaluate_main(argv: list[str]) -> int:
     parser.add_argument("--ref", required=True, help="folder of reference masks (<case>.nii.gz)")
     parser.add_argument("--tolerance-mm", type=float, default=3.0)
     parser.add_argument("--out", default=None, help="CSV to write (default: print)")
+    parser.add_argument(
+        "--threshold", type=float, default=None, help="binarise probability maps at this value"
+    )
+    parser.add_argument("--label-map", default=None, help="relabel predictions, e.g. 255:1 or 1:1,2:1")
     args = parser.parse_args(argv)
     from transferbench.evaluation.evaluate import evaluate_folder
 
     try:
-        df = evaluate_folder(args.pred, args.ref, args.tolerance_mm, args.out)
+        mapping = (
+            dict(tuple(int(v) for v in pair.split(":")) for pair in args.label_map.split(","))
+            if args.label_map
+            else None
+        )
+    except ValueError:
+        parser.error(f"--label-map {args.label_map!r}: use FROM:TO pairs, e.g. 255:1")
+    try:
+        result = evaluate_folder(args.pred, args.ref, args.tolerance_mm, args.out, args.threshold, mapping)
     except TransferbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    df = result.scores
     if args.out is None:
         print(df.to_csv(index=False), end="")
     num = df.select_dtypes("number")
     print(
-        f"{df['case'].nunique()} cases: " + ", ".join(f"{c} {num[c].mean():.3f}" for c in num.columns[1:4]),
+        f"{df['case'].nunique()} cases scored: "
+        + ", ".join(f"{c} {num[c].mean():.3f}" for c in num.columns[1:4]),
         file=sys.stderr,
     )
-    return 0
+    for problem in result.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 2 if result.problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
