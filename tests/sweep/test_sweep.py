@@ -497,3 +497,17 @@ def test_leaderboard_and_figure_per_label_budget(tmp_path):
     assert list(board.n_train) == [4, 4, 1, 1]  # the full budget first
     label_budget(per_case, tmp_path)
     assert (tmp_path / "m_label_budget.png").stat().st_size > 1000
+
+
+def test_a_second_invocation_of_a_running_sweep_stops_naming_the_holder(synthetic_root, tmp_path, capsys):
+    from filelock import FileLock
+
+    path = write_spec(tmp_path, synthetic_root)
+    results = tmp_path / "results" / "tiny"
+    results.mkdir(parents=True)
+    (results / ".sweep.holder").write_text("pid 4242 on somehost, started 2026-12-02 03:00:00")
+    with FileLock(str(results / ".sweep.lock")):  # what a running invocation holds
+        assert main(["sweep", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "another `transferbench sweep` is running on this folder (pid 4242 on somehost" in err
+    assert not (results / "runs").exists() and not (results / "plan.json").exists()  # nothing trained

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import sys
 import time
 from pathlib import Path
 
+from transferbench.errors import TransferbenchError
 from transferbench.sweep.aggregate import aggregate, write_plan
 from transferbench.sweep.datacheck import check_sweep_data
 from transferbench.sweep.launch import Progress, run_local, run_submitit
@@ -51,6 +55,13 @@ def run_sweep(
             print(f"  {run.id}{deps}", file=stream)
         return 0
     results_dir = Path(spec.results_dir)
+    with sweep_lock(results_dir):
+        failed = _run_and_aggregate(spec, plan, results_dir, launcher, jobs, cluster, stream)
+    log_summary_to_wandb(results_dir, spec.name)
+    return failed
+
+
+def _run_and_aggregate(spec, plan, results_dir: Path, launcher, jobs, cluster, stream) -> int:
     write_plan(plan, ResultsStore(results_dir))
     launcher = launcher or spec.launcher.get("name", "local")
     start = time.time()
@@ -73,8 +84,32 @@ def run_sweep(
     if len(board):
         cols = [c for c in TOP_COLUMNS if c in board.columns]
         print(board[cols].head(24).to_string(index=False, float_format=lambda v: f"{v:.3g}"), file=stream)
-    log_summary_to_wandb(results_dir, spec.name)
     return len(failed)
+
+
+@contextlib.contextmanager
+def sweep_lock(results_dir: Path):
+    """One invocation per results folder at a time (filelock); a second one stops, naming the holder."""
+    from filelock import FileLock, Timeout
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    lock, holder = FileLock(str(results_dir / ".sweep.lock")), results_dir / ".sweep.holder"
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        who = holder.read_text().strip() if holder.is_file() else "another process"
+        raise TransferbenchError(
+            f"{results_dir}: another `transferbench sweep` is running on this folder ({who}); wait for it or stop "
+            "it (finished runs are kept, and the next invocation resumes)"
+        ) from None
+    try:
+        holder.write_text(
+            f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        )
+        yield
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
 
 
 def log_summary_to_wandb(results_dir: Path, name: str) -> None:
