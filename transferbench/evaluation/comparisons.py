@@ -14,7 +14,7 @@ from itertools import combinations
 import pandas as pd
 
 from transferbench.evaluation import statistics as st
-from transferbench.evaluation.leaderboard import KEYS, is_baseline
+from transferbench.evaluation.leaderboard import KEYS, is_baseline, without_collapsed
 
 COLUMNS = ["family", "model", "a", "b", "n_cases", "dsc_diff", "median", "ci_low", "ci_high", "wins", "p",
            "p_holm", "per_seed"]  # fmt: skip
@@ -60,7 +60,7 @@ def _pairs(board: pd.DataFrame, info: dict) -> list[tuple[str, str, tuple, tuple
 
 def comparisons(per_case: pd.DataFrame, board: pd.DataFrame, info: dict, n_boot: int = 2000) -> pd.DataFrame:
     """One row per declared comparison: A - B in DSC with a two-level CI, Wilcoxon p and Holm p."""
-    ok = per_case[~per_case.get("collapsed", pd.Series(False, index=per_case.index)).astype(bool)]
+    ok = without_collapsed(per_case)
     groups = {k: g for k, g in ok.groupby(KEYS, sort=False)}
     empty = ok.iloc[:0]
     rows = []
@@ -80,7 +80,7 @@ def comparisons(per_case: pd.DataFrame, board: pd.DataFrame, info: dict, n_boot:
 
 def rank_analysis(per_case: pd.DataFrame, n_boot: int = 1000) -> dict[str, dict]:
     """Per model: Friedman + Nemenyi over every row (cases all rows scored) and bootstrap rank stability."""
-    ok = per_case[~per_case.get("collapsed", pd.Series(False, index=per_case.index)).astype(bool)]
+    ok = without_collapsed(per_case)
     out = {}
     for model, g in ok.groupby("model", sort=True):
         table = st.case_table({row_label(s, src): r for (s, src), r in g.groupby(["strategy", "source"])})

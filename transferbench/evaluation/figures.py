@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from transferbench.evaluation import stat_figures as sf  # noqa: E402
-from transferbench.evaluation.leaderboard import MATCHED, is_baseline  # noqa: E402
+from transferbench.evaluation.leaderboard import MATCHED, is_baseline, without_collapsed  # noqa: E402
 from transferbench.evaluation.plotting import save  # noqa: E402
 from transferbench.run_folder import RunFolder  # noqa: E402
 
@@ -164,7 +164,7 @@ def label_budget(per_case: pd.DataFrame, out: Path) -> None:
     from transferbench.evaluation import statistics as st
     from transferbench.evaluation.comparisons import row_label
 
-    ok = per_case[~per_case.get("collapsed", pd.Series(False, index=per_case.index)).astype(bool)]
+    ok = without_collapsed(per_case)
     for model, g in ok.groupby("model"):
         rows = {k: r for k, r in g.groupby(["strategy", "source"]) if r["n_train"].nunique() > 1}
         if not rows:

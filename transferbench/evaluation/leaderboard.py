@@ -22,6 +22,16 @@ SCRATCH, MATCHED, CONVERGED = "scratch", "scratch_matched", "scratch_converged"
 COLLAPSE_EMPTY_SHARE = 0.9  # a run is collapsed if it predicts nothing on >= 90% of non-empty references
 
 
+def collapsed_mask(table: pd.DataFrame) -> pd.Series:
+    """The ``collapsed`` flag of each row of a per-case or runs table (all False when it has none)."""
+    return table.get("collapsed", pd.Series(False, index=table.index)).astype(bool)
+
+
+def without_collapsed(per_case: pd.DataFrame) -> pd.DataFrame:
+    """The per-case rows of runs that did not collapse: what every mean and test uses."""
+    return per_case[~collapsed_mask(per_case)]
+
+
 def is_baseline(strategy: str) -> bool:
     return strategy in (SCRATCH, CONVERGED) or strategy.startswith(MATCHED)
 
@@ -106,8 +116,8 @@ def build_leaderboard(
     """The leaderboard table. ``per_case`` needs KEYS, fold, seed, run, case, class, dsc, the NSD column
     and optionally ``collapsed``; ``runs`` (one row per planned target run: KEYS, status, total_steps,
     wall_s, pretrain_wall_s, epochs_to_dice) adds steps, the matched baseline, cost and completeness."""
-    per_case = per_case.assign(collapsed=per_case.get("collapsed", False)).astype({"collapsed": bool})
-    ok = per_case[~per_case["collapsed"]]
+    per_case = per_case.assign(collapsed=collapsed_mask(per_case))
+    ok = without_collapsed(per_case)
     groups = {k: g for k, g in per_case.groupby(KEYS, sort=False)}
     ok_groups = {k: ok[ok.run.isin(g.run)] for k, g in groups.items()}
     steps = _steps(runs)

@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 
 from transferbench.evaluation import statistics as st  # noqa: E402
 from transferbench.evaluation.comparisons import row_label  # noqa: E402
-from transferbench.evaluation.leaderboard import KEYS, MATCHED  # noqa: E402
+from transferbench.evaluation.leaderboard import KEYS, MATCHED, without_collapsed  # noqa: E402
 from transferbench.evaluation.plotting import save  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def paired_cases(per_case: pd.DataFrame, board: pd.DataFrame, model: str, path: 
     )
     if b.empty:
         return
-    ok = per_case[~per_case.get("collapsed", pd.Series(False, index=per_case.index)).astype(bool)]
+    ok = without_collapsed(per_case)
     groups = {k: g for k, g in ok[ok.model == model].groupby(KEYS)}
     cols = min(4, len(b))
     rows = -(-len(b) // cols)

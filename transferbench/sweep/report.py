@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from transferbench.evaluation import statistics as st
-from transferbench.evaluation.leaderboard import MATCHED, to_markdown
+from transferbench.evaluation.leaderboard import MATCHED, collapsed_mask, to_markdown
 
 MAIN = ["rank", "model", "strategy", "source", "n_train", "steps", "n_runs", "collapsed", "n_cases", "dsc_mean",
         "dsc_mean_all", "nsd_mean", "matched_baseline", f"dsc_diff_{MATCHED}", f"ci_low_{MATCHED}",
@@ -143,9 +143,7 @@ def leaderboard_markdown(
     for name, other in (extra or {}).items():
         lines += ["", f"## Extra test set: {name}", "", "The same models, every case of the set.", ""]
         lines.append(to_markdown(other[[c for c in cols if c in other.columns and c != "reference"]]))
-    flagged = (
-        runs[runs.get("collapsed", pd.Series(False, index=runs.index)).astype(bool)] if len(runs) else runs
-    )
+    flagged = runs[collapsed_mask(runs)] if len(runs) else runs
     if len(flagged):
         lines += ["", f"## Collapsed runs ({len(flagged)})", "", "Empty predictions on >= 90% of the test cases "
                   "with a non-empty reference, or a validation Dice that never left 0: left out of every mean "
