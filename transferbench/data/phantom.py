@@ -1,8 +1,10 @@
-"""Procedural chest-CT phantoms in Hounsfield units, shared anatomy plus one lesion type per domain.
+"""Procedural chest-CT phantoms in Hounsfield units: a per-case anatomy plus one lesion type per domain.
 
 The anatomy is defined in continuous millimetre coordinates and sampled on each domain's own grid, so that
-domains differ the way real scanners do (spacing, noise, blur, HU offset) while lungs, vessels, heart and
-spine look the same everywhere. Lesion generators mirror the real sources' targets:
+domains differ the way real scanners do (spacing, noise, blur, HU offset). Every case draws its own
+:class:`Body` (body size and shape, lung size and shape, heart, vessel tree, the slab of slices scanned), so
+no two cases share an anatomy and a source cannot teach the target's exact anatomy. Lesion generators mirror
+the real sources' targets:
 
 - ``covid``: peripheral, posterior- and basal-dominant ground-glass patches (-700..-300 HU) with irregular
   borders, some with consolidated cores (COVID-19-CT-Seg, MosMed);
@@ -40,19 +42,68 @@ class Scanner:
     contrast_hu: float  # blood-pool enhancement added to heart and aorta
 
 
+@dataclass(frozen=True)
+class Body:
+    """One patient's anatomy: scale factors around the reference phantom and the scanned slab.
+
+    Drawn per case (:meth:`sample`); the ranges give body cross-sections spread by about +-15 % per axis,
+    lung volumes by about +-25 %, and 75-100 % of the reference z field of view at a random position.
+    """
+
+    body_x: float  # body half-width scale (1 = 160 mm)
+    body_y: float  # body half-depth scale (1 = 112 mm)
+    lung_x: float  # lung width scale, relative to the body
+    lung_y: float
+    lung_z: float  # lung height scale
+    lung_asymmetry: float  # right lung / left lung width
+    heart: float  # heart size scale
+    dome_mm: float  # diaphragm dome height
+    z_range: tuple[float, float]  # scanned slab, mm
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator) -> Body:
+        lo, hi = FOV_MM[2]
+        length = rng.uniform(0.75, 1.0) * (hi - lo)
+        start = lo + rng.uniform(0.0, (hi - lo) - length)
+        return cls(
+            body_x=rng.uniform(0.85, 1.15),
+            body_y=rng.uniform(0.85, 1.15),
+            lung_x=rng.uniform(0.9, 1.08),
+            lung_y=rng.uniform(0.9, 1.08),
+            lung_z=rng.uniform(0.82, 1.08),
+            lung_asymmetry=rng.uniform(0.95, 1.15),
+            heart=rng.uniform(0.85, 1.2),
+            dome_mm=rng.uniform(22.0, 46.0),
+            z_range=(float(start), float(start + length)),
+        )
+
+
+REFERENCE_BODY = Body(1.0, 1.0, 1.0, 1.0, 1.0, 62 / 58, 1.0, 34.0, FOV_MM[2])
+
+
 @dataclass
 class Phantom:
-    """One generated case: HU volume, lesion mask and lung labels (1 left, 2 right), RAS index order."""
+    """One generated case: HU volume, lesion mask and lung labels (1 left, 2 right), RAS index order.
+
+    ``decoy`` (when asked for) is a second lesion mask drawn by the same lesion process on the same anatomy
+    but never painted into the image: a mask that does not belong to its image (the negative control).
+    """
 
     image: np.ndarray  # float32 HU
     lesion: np.ndarray  # uint8 0/1
     lungs: np.ndarray  # uint8 0 background, 1 left lung, 2 right lung
     spacing: tuple[float, float, float]
     origin: tuple[float, float, float]
+    body: Body = REFERENCE_BODY
+    decoy: np.ndarray | None = None
 
 
-def _grid(spacing: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    axes = [np.arange(lo, hi, s, dtype=np.float32) + s / 2 for (lo, hi), s in zip(FOV_MM, spacing)]
+def _fov(body: Body) -> tuple[tuple[float, float], ...]:
+    return (FOV_MM[0], FOV_MM[1], body.z_range)
+
+
+def _grid(spacing: tuple[float, float, float], body: Body) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    axes = [np.arange(lo, hi, s, dtype=np.float32) + s / 2 for (lo, hi), s in zip(_fov(body), spacing)]
     return np.meshgrid(*axes, indexing="ij", sparse=True)
 
 
@@ -92,7 +143,7 @@ def _vessel_tree(
 def _paint_segments(hu, region, axes, spacing, segments, value) -> None:
     """Draw cylinders into ``hu`` inside ``region``, touching only each segment's bounding box."""
     x, y, z = axes
-    lo_fov = np.array([r[0] for r in FOV_MM])
+    lo_fov = np.array([x.ravel()[0], y.ravel()[0], z.ravel()[0]]) - np.asarray(spacing) / 2
     sp = np.asarray(spacing)
     for p0, p1, radius in segments:
         lo = np.floor((np.minimum(p0, p1) - radius - lo_fov) / sp).astype(int).clip(0)
@@ -110,44 +161,48 @@ def _ellipsoid(x, y, z, c, r) -> np.ndarray:
     return ((x - c[0]) / r[0]) ** 2 + ((y - c[1]) / r[1]) ** 2 + ((z - c[2]) / r[2]) ** 2
 
 
-def _anatomy(rng: np.random.Generator, spacing: tuple[float, float, float]):
-    x, y, z = _grid(spacing)
+def _anatomy(rng: np.random.Generator, spacing: tuple[float, float, float], body: Body):
+    x, y, z = _grid(spacing, body)
     shape = (x.shape[0], y.shape[1], z.shape[2])
-    scale = rng.uniform(0.93, 1.07)
-    body = ((x / (160 * scale)) ** 2 + (y / (112 * scale)) ** 2) <= 1.0
-    body = np.broadcast_to(body, shape)
-    inner = ((x / (146 * scale)) ** 2 + (y / (99 * scale)) ** 2) <= 1.0
+    sx, sy = body.body_x, body.body_y
+
+    def ring(rx: float, ry: float, dy: float = 0.0) -> np.ndarray:
+        return ((x / (rx * sx)) ** 2 + ((y - dy) / (ry * sy)) ** 2) <= 1.0
+
+    outer = np.broadcast_to(ring(160, 112), shape)
+    inner = np.broadcast_to(ring(146, 99), shape)
     hu = np.full(shape, -1000.0, dtype=np.float32)
-    hu[body] = -100.0  # subcutaneous fat
-    hu[np.broadcast_to(inner, shape)] = 40.0  # muscle and mediastinal soft tissue
+    hu[outer] = -100.0  # subcutaneous fat
+    hu[inner] = 40.0  # muscle and mediastinal soft tissue
 
     # ribs: intermittent bony ring just inside the muscle wall
-    ring = (((x / (140 * scale)) ** 2 + (y / (94 * scale)) ** 2) <= 1.0) & ~(
-        ((x / (132 * scale)) ** 2 + (y / (87 * scale)) ** 2) <= 1.0
-    )
-    ribs = ring & (np.sin(2 * np.pi * z / 26.0 + rng.uniform(0, 6.28)) > 0.55)
+    ribs = (ring(140, 94) & ~ring(132, 87)) & (np.sin(2 * np.pi * z / 26.0 + rng.uniform(0, 6.28)) > 0.55)
     hu[ribs] = 650.0
 
     lungs = np.zeros(shape, dtype=np.uint8)
-    heart = _ellipsoid(x, y, z, (-22 * scale, 38 * scale, 55), (58 * scale, 46 * scale, 48)) <= 1.0
+    hr = body.heart
+    heart = _ellipsoid(x, y, z, (-22 * sx, 38 * sy, 55), (58 * sx * hr, 46 * sy * hr, 48 * hr)) <= 1.0
     for label, side in ((1, -1.0), (2, 1.0)):  # RAS: x < 0 is the patient's left
-        c = (side * 74 * scale, 2 * scale, 100.0)
-        r = ((58 if side < 0 else 62) * scale, 86 * scale, 108.0)
+        width = 58 * (1.0 if side < 0 else body.lung_asymmetry)
+        rz = 108.0 * body.lung_z
+        c = (side * 74 * sx, 2 * sy, -8.0 + rz)
+        r = (width * sx * body.lung_x, 86 * sy * body.lung_y, rz)
         lung = _ellipsoid(x, y, z, c, r) <= 1.0
-        dome = 6 + 34 * np.exp(-((x - c[0]) ** 2 + (y - c[1] - 15) ** 2) / (2 * 38.0**2))
+        dome = 6 + body.dome_mm * np.exp(-((x - c[0]) ** 2 + (y - c[1] - 15) ** 2) / (2 * 38.0**2))
         lung &= z > dome
         lung &= ~heart
+        lung &= inner
         lungs[lung] = label
     lung_any = lungs > 0
     texture = _smooth_noise(rng, shape, (1.5, 1.5, 1.0))
     hu[lung_any] = (-860.0 + 28.0 * texture - 0.18 * y)[lung_any]  # gravity: denser posteriorly
 
-    hu[heart & np.broadcast_to(inner, shape)] = 45.0
-    aorta = np.broadcast_to(((x + 20) ** 2 + (y + 52) ** 2) <= 13.0**2, shape) & (z > 40)
-    spine = np.broadcast_to((x**2 + (y + 82 * scale) ** 2) <= 19.0**2, shape)
-    cortex = spine & ~np.broadcast_to((x**2 + (y + 82 * scale) ** 2) <= 15.0**2, shape)
-    canal = np.broadcast_to((x**2 + (y + 106 * scale) ** 2) <= 7.0**2, shape)
-    trachea = np.broadcast_to((x**2 + (y + 8) ** 2) <= 9.0**2, shape) & (z > 140)
+    hu[heart & inner] = 45.0
+    aorta = np.broadcast_to(((x + 20 * sx) ** 2 + (y + 52 * sy) ** 2) <= 13.0**2, shape) & (z > 40)
+    spine = np.broadcast_to((x**2 + (y + 82 * sy) ** 2) <= 19.0**2, shape)
+    cortex = spine & ~np.broadcast_to((x**2 + (y + 82 * sy) ** 2) <= 15.0**2, shape)
+    canal = np.broadcast_to((x**2 + (y + 106 * sy) ** 2) <= 7.0**2, shape)
+    trachea = np.broadcast_to((x**2 + (y + 8) ** 2) <= 9.0**2, shape) & (z > 140 * body.lung_z)
     hu[aorta] = 42.0
     hu[spine] = 320.0
     hu[cortex] = 850.0
@@ -156,7 +211,7 @@ def _anatomy(rng: np.random.Generator, spacing: tuple[float, float, float]):
 
     segments = []
     for side in (-1.0, 1.0):
-        segments += _vessel_tree(rng, np.array([side * 28 * scale, 4.0, 105.0]), side)
+        segments += _vessel_tree(rng, np.array([side * 28 * sx, 4.0, 105.0 * body.lung_z]), side)
     return (x, y, z), shape, hu, lungs, heart | aorta, segments
 
 
@@ -174,13 +229,13 @@ def _pick_voxel(rng: np.random.Generator, weight: np.ndarray) -> np.ndarray:
     return np.array(np.unravel_index(idx, weight.shape))
 
 
-def _index_to_mm(idx: np.ndarray, spacing) -> np.ndarray:
-    return np.array([FOV_MM[i][0] + (idx[i] + 0.5) * spacing[i] for i in range(3)])
+def _index_to_mm(idx: np.ndarray, axes) -> np.ndarray:
+    return np.array([float(a.ravel()[i]) for a, i in zip(axes, idx)])
 
 
 def _mass(rng, axes, fine, hu, lung, depth_mm, spacing) -> np.ndarray:
     """A lobulated solid lung mass (painted into ``hu``); returns its mask."""
-    c = _index_to_mm(_pick_voxel(rng, lung * (depth_mm > 18)), spacing)
+    c = _index_to_mm(_pick_voxel(rng, lung * (depth_mm > 18)), axes)
     mass = np.zeros(hu.shape, dtype=bool)
     for _ in range(3):
         off = c + rng.normal(0, 7, 3)
@@ -202,7 +257,7 @@ def _lesions(kind: str, rng, axes, shape, hu, lungs, spacing) -> np.ndarray:
         # peripheral (close to the pleura), posterior and basal
         weight = lung * np.exp(-depth_mm / 12.0) * np.exp(-(y + 90) / 70.0) * np.exp(-z / 110.0)
         for _ in range(int(rng.integers(2, 7))):
-            c = _index_to_mm(_pick_voxel(rng, weight), spacing)
+            c = _index_to_mm(_pick_voxel(rng, weight), axes)
             radii = rng.uniform(12, 32, 3) * np.array([1.0, 1.0, 1.3])
             mask, field = _blob(axes, noise + 0.6 * fine, c, radii, irregularity=0.45)
             mask &= lung
@@ -255,7 +310,7 @@ def _lesions(kind: str, rng, axes, shape, hu, lungs, spacing) -> np.ndarray:
         )
     elif kind == "nodule":
         for _ in range(int(rng.integers(2, 6))):
-            c = _index_to_mm(_pick_voxel(rng, lung * (depth_mm > 8)), spacing)
+            c = _index_to_mm(_pick_voxel(rng, lung * (depth_mm > 8)), axes)
             r = rng.uniform(4, 9)
             q = _ellipsoid(x, y, z, c, (r, r, r * 0.9)) + 0.15 * fine
             solid = q < 1.0
@@ -271,22 +326,37 @@ def _lesions(kind: str, rng, axes, shape, hu, lungs, spacing) -> np.ndarray:
     return lesion
 
 
-def make_phantom(kind: str, scanner: Scanner, seed: int | list[int]) -> Phantom:
-    """Generate one case of domain ``kind`` as seen by ``scanner``; deterministic in ``seed``."""
+def make_phantom(
+    kind: str, scanner: Scanner, seed: int | list[int], decoy_seed: int | list[int] | None = None
+) -> Phantom:
+    """Generate one case of domain ``kind`` as seen by ``scanner``; deterministic in ``seed``.
+
+    ``decoy_seed`` adds :attr:`Phantom.decoy`: the same lesion process run again on this case's anatomy with
+    another seed, on a scratch copy of the image, so the image is unchanged and the decoy's location is
+    independent of the painted lesions' (beyond the lesion process's own location prior).
+    """
     rng = np.random.default_rng(seed)
+    body = Body.sample(rng)
     spacing = tuple(float(s) * rng.uniform(0.96, 1.04) for s in scanner.spacing[:2]) + (scanner.spacing[2],)
-    axes, shape, hu, lungs, blood, segments = _anatomy(rng, spacing)
+    axes, shape, hu, lungs, blood, segments = _anatomy(rng, spacing, body)
+    decoy = None
+    if decoy_seed is not None:
+        decoy = _lesions(
+            kind, np.random.default_rng(decoy_seed), axes, shape, hu.copy(), lungs.copy(), spacing
+        )
     lesion = _lesions(kind, rng, axes, shape, hu, lungs, spacing)
     lung_region = (lungs > 0).astype(np.float32)
     _paint_segments(hu, lung_region, axes, spacing, segments, 35.0)
     hu[blood] += scanner.contrast_hu
     hu = ndimage.gaussian_filter(hu, tuple(scanner.blur_mm / s for s in spacing))
     hu += scanner.hu_offset + rng.normal(0.0, scanner.noise_hu, shape).astype(np.float32)
-    origin = tuple(FOV_MM[i][0] + spacing[i] / 2 for i in range(3))
+    origin = tuple(float(a.ravel()[0]) for a in axes)
     return Phantom(
         image=np.clip(hu, -1024, 3071).astype(np.float32),
         lesion=lesion.astype(np.uint8),
         lungs=lungs,
         spacing=spacing,
         origin=origin,
+        body=body,
+        decoy=None if decoy is None else decoy.astype(np.uint8),
     )

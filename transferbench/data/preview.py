@@ -21,6 +21,9 @@ PANELS = (
     ("structseg_gtv", None, "StructSeg GTV"),
     ("nsclc_pleural_effusion", None, "NSCLC pleural effusion"),
     ("lidc_idri", None, "LIDC-IDRI nodules"),
+    ("positive_control", None, "positive control"),
+    ("negative_control", None, "negative control (mask not its image's)"),
+    ("anatomy_control", None, "anatomy control (lungs)"),
 )
 
 
@@ -31,8 +34,12 @@ def _ras(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
 
 def render_preview(root: str | Path, out: str | Path) -> Path:
     """Write ``out`` (PNG): per domain, the axial slice with the most lesion voxels, HU window -1250..250."""
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(3.2 * len(PANELS), 3.2))
-    for ax, (name, case_id, title) in zip(axes, PANELS):
+    columns = 5
+    rows = -(-len(PANELS) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows), squeeze=False)
+    for ax in axes.ravel()[len(PANELS) :]:
+        ax.axis("off")
+    for ax, (name, case_id, title) in zip(axes.ravel(), PANELS):
         source = create_source(name)
         cases = {c.case_id: c for c in source.find_cases(root)}
         case = cases[case_id] if case_id else next(iter(cases.values()))

@@ -1,8 +1,10 @@
 """The synthetic multi-domain CT benchmark, written in each real dataset's own on-disk layout.
 
 ``prepare_synthetic(out)`` writes a COVID-19-CT-Seg look-alike with the 20 real case ids (radiopaedia cases
-stored as 0..255 after a -1250..250 HU window, like the real ones; coronacases in raw HU) and four source
-datasets in the MSD, StructSeg, NSCLC and LIDC-export layouts. The result is deterministic in ``seed`` and
+stored as 0..255 after a -1250..250 HU window, like the real ones; coronacases in raw HU), four source
+datasets in the MSD, StructSeg, NSCLC and LIDC-export layouts, and three control sources with a known
+expected effect (:mod:`transferbench.data.sources.controls`: positive, negative and anatomy control, one set
+of images with three label sets). The result is deterministic in ``seed`` and
 cached: a second call with the same parameters returns at once.
 """
 
@@ -26,7 +28,9 @@ from transferbench.data.splits import benchmark_splits, source_split
 from transferbench.errors import DataError
 from transferbench.files import atomic_write_text
 
-GENERATOR_VERSION = 3  # 2: effusion in the pleural space (displaces the lung); 3: + unlabelled NSCLC tumour
+# 2: effusion in the pleural space (displaces the lung); 3: + unlabelled NSCLC tumour; 4: per-case anatomy
+# (phantom.Body) and the three control sources
+GENERATOR_VERSION = 4
 MANIFEST = "synthetic_manifest.json"
 
 
@@ -38,6 +42,7 @@ class Domain:
     lesion: str
     scanner: Scanner
     axcodes: str  # storage orientation, as the real conversions vary
+    label: str = "lesion"  # the mask written: "lesion", "decoy" (another draw, not in the image) or "lungs"
 
 
 DOMAINS: dict[str, Domain] = {
@@ -52,11 +57,20 @@ DOMAINS: dict[str, Domain] = {
     ),
     "lidc_idri": Domain("lidc_idri", "nodule", Scanner((3.3, 3.3, 4.5), 30.0, 1.2, 10.0, 0.0), "LPS"),
 }
+CONTROL_SCANNER = Scanner((3.5, 3.5, 5.5), 26.0, 1.5, -5.0, 40.0)
+CONTROL_DOMAINS = {
+    "positive_control": Domain("positive_control", "covid", CONTROL_SCANNER, "LPS", "lesion"),
+    "negative_control": Domain("negative_control", "covid", CONTROL_SCANNER, "LPS", "decoy"),
+    "anatomy_control": Domain("anatomy_control", "covid", CONTROL_SCANNER, "LPS", "lungs"),
+}
+DOMAINS.update(CONTROL_DOMAINS)
 SOURCE_DOMAINS = ("msd_lung_tumor", "structseg_gtv", "nsclc_pleural_effusion", "lidc_idri")
 
 
 def source_case_ids(source: str, n_cases: int) -> list[str]:
     """Real case ids for a synthetic source of ``n_cases``: 80% from the benchmark's train list, 20% val."""
+    if source in CONTROL_DOMAINS:
+        return [f"control_{i:03d}" for i in range(1, n_cases + 1)]
     split = benchmark_splits()["sources"].get(source)
     n_val = max(1, n_cases // 5)
     if split is None:  # LIDC-IDRI is not in the benchmark split file
@@ -77,8 +91,29 @@ def _oriented(array: np.ndarray, spacing, origin, axcodes: str) -> tuple[np.ndar
     return apply_orientation(array, transform), affine @ inv_ornt_aff(transform, array.shape)
 
 
+def _write_controls(case_id: str, seed: int, out: str) -> str:
+    """One control case: one image, written into each control source with that source's mask."""
+    ph = make_phantom(
+        "covid", CONTROL_SCANNER, _case_seed(seed, "controls", case_id), _case_seed(seed, "decoy", case_id)
+    )
+    masks = {"lesion": ph.lesion, "decoy": ph.decoy, "lungs": (ph.lungs > 0).astype(np.uint8)}
+    image = np.round(ph.image).astype(np.int16)
+    for name, domain in CONTROL_DOMAINS.items():
+        image_path, label_path = create_source(name).case_paths(
+            Path(out) / create_source(name).dirname, case_id
+        )
+        arr, affine = _oriented(image, ph.spacing, ph.origin, domain.axcodes)
+        save_nifti(image_path, arr, affine)
+        save_nifti(
+            label_path, _oriented(masks[domain.label], ph.spacing, ph.origin, domain.axcodes)[0], affine
+        )
+    return f"controls/{case_id}"
+
+
 def _write_case(job: tuple[str, str, int, str]) -> str:
     domain_name, case_id, seed, out = job
+    if domain_name == "controls":
+        return _write_controls(case_id, seed, out)
     domain = DOMAINS[domain_name]
     ph = make_phantom(domain.lesion, domain.scanner, _case_seed(seed, domain_name, case_id))
     source = create_source(domain.source)
@@ -190,18 +225,21 @@ def prepare_synthetic(
     ]
     ids = {d: source_case_ids(DOMAINS[d].source, n_source_cases) for d in SOURCE_DOMAINS}
     jobs += [(d, c, seed, str(out)) for d in SOURCE_DOMAINS for c in ids[d]]
+    control_ids = source_case_ids("positive_control", n_source_cases)
+    jobs += [("controls", c, seed, str(out)) for c in control_ids]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for i, done in enumerate(pool.map(_write_case, jobs, chunksize=2), 1):
             if verbose and (i % 10 == 0 or i == len(jobs)):
                 print(f"  [{i}/{len(jobs)}] {done}", flush=True)
     _msd_dataset_json(out, ids["msd_lung_tumor"])
-    splits = {d: source_split(DOMAINS[d].source, ids[d]) for d in SOURCE_DOMAINS}
+    ids.update({d: control_ids for d in CONTROL_DOMAINS})
+    every = (*SOURCE_DOMAINS, *CONTROL_DOMAINS)
     body = {
         "params": params,
         "domains": {k: asdict(v) for k, v in DOMAINS.items()},
-        "cases": {"covid19_ct_seg": covid_ids, **{DOMAINS[d].source: ids[d] for d in SOURCE_DOMAINS}},
-        "source_splits": {DOMAINS[d].source: splits[d] for d in SOURCE_DOMAINS},
+        "cases": {"covid19_ct_seg": covid_ids, **{DOMAINS[d].source: ids[d] for d in every}},
+        "source_splits": {DOMAINS[d].source: source_split(DOMAINS[d].source, ids[d]) for d in every},
     }
     atomic_write_text(manifest, json.dumps(body, indent=1))  # marks the set complete
     from transferbench.data.similarity import write_similarity

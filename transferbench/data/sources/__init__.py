@@ -1,6 +1,7 @@
 """Registered dataset sources, one module each; importing this package registers them all."""
 
 from transferbench.data.sources import (  # noqa: F401  (registration side effects)
+    controls,
     covid19_ct_seg,
     lidc_idri,
     mosmed,
