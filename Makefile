@@ -12,7 +12,7 @@ JOBS ?= 2
 
 install: $(STAMP)
 
-# torch is pinned first so the package's `torch>=2.4` is already satisfied (no multi-GB CUDA wheel).
+# torch is pinned first so the package's `torch>=2.6` is already satisfied (no multi-GB CUDA wheel).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "torch==$(TORCH)"

@@ -32,3 +32,7 @@ class RegistryError(TransferbenchError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class RunFolderError(TransferbenchError):
+    """A run folder that already holds another run; the message says how to resume or replace it."""

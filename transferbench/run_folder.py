@@ -9,6 +9,7 @@ back through it, so no other module spells a file name of a run folder.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +53,20 @@ class RunFolder:
 
     def prediction(self, case_id: str) -> Path:
         return self.path / "predictions" / f"{case_id}.nii.gz"
+
+    # ------------------------------------------------------- previous run
+    def run_files(self) -> list[Path]:
+        """What a ``fit`` left here (checkpoints, logs, config, results, predictions, W&B files): a run to
+        resume or replace, never to mix with a new one."""
+        names = [self.CONFIG, self.TRANSFER, self.PER_CASE, self.TEST_METRICS, "predictions", "wandb"]
+        found = [self.file(n) for n in names if self.file(n).exists()]
+        found += sorted(self.checkpoints.glob("*.ckpt")) + sorted(self.logs.glob("version_*"))
+        return found
+
+    def clear_run_files(self) -> None:
+        """Remove what :meth:`run_files` lists (the sweep's own records stay)."""
+        for path in self.run_files():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
     # ---------------------------------------------------------------- write
     def write_json(self, name: str, obj: dict) -> None:

@@ -221,3 +221,32 @@ def test_a_broken_test_case_stops_fit_before_the_first_step(synthetic_root, tmp_
     err = capsys.readouterr().err
     assert code == 2 and "coronacases_001.nii.gz" in err and "unexpected label values [3]" in err
     assert not (run / "checkpoints").exists()  # nothing trained
+
+
+def test_fit_into_a_folder_with_a_previous_run_is_refused_replaced_or_resumed(
+    synthetic_root, tmp_path, capsys
+):
+    """A second fit never mixes with the first: refused, replaced with --overwrite, resumed with --ckpt_path."""
+    run = tmp_path / "run"
+    args = [
+        "fit", "--config", "synthetic_unet3d", "--model.net.init_args.preset", "tiny",
+        "--data.root", str(synthetic_root), "--data.cache_dir", str(tmp_path / "cache"),
+        "--data.target_spacing", "[8, 8, 12]", "--data.patch_size", "[16, 16, 8]",
+        "--data.iterations_per_epoch", "2", "--trainer.max_epochs", "1", "--test_after_fit", "false",
+        "--trainer.default_root_dir", str(run), "--trainer.enable_progress_bar", "false",
+        "--trainer.logger", "false",
+    ]  # fmt: skip
+    assert main(args) == 0
+    first = (run / "checkpoints/last.ckpt").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{run}: holds a previous run" in err and "--overwrite true" in err and "--ckpt_path" in err
+    assert (run / "checkpoints/last.ckpt").stat().st_mtime_ns == first  # untouched
+    assert main([*args, "--overwrite", "true"]) == 0
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert "last.ckpt" in names and not any("-v1" in n for n in names), names
+    assert (run / "checkpoints/last.ckpt").stat().st_mtime_ns != first
+    resume = [*args, "--trainer.max_epochs", "2"]
+    assert main([*resume, "--ckpt_path", str(run / "checkpoints/last.ckpt")]) == 0
+    assert not any("-v1" in p.name for p in (run / "checkpoints").iterdir())

@@ -109,3 +109,21 @@ def test_datamodule_missing_split_case(synthetic_root, tmp_path):
     dm = CTSegDataModule(root=str(root), cache_dir=str(tmp_path / "cache"))
     with pytest.raises(DataError, match="missing: radiopaedia_7_85703_0"):
         dm.setup("fit")
+
+
+def test_nan_and_fractional_labels_and_unit_range_images_are_named(tmp_path, nifti_pair):
+    image, _ = nifti_pair
+    lab = np.zeros((24, 24, 24), np.float32)
+    lab[1, 1, 1] = np.nan
+    with pytest.raises(DataError, match="nanlab.nii.gz: 1 label voxels are NaN"):
+        check_pair(image, write_nifti(tmp_path / "nanlab.nii.gz", lab), {0, 1})
+    lab[1, 1, 1] = 0.5
+    with pytest.raises(DataError, match=r"half.nii.gz: 1 label voxels are not integers \(e.g. 0.5\)"):
+        check_pair(image, write_nifti(tmp_path / "half.nii.gz", lab), {0, 1})
+    # a CT already normalised to 0..1 must not be read as 0..255 storage (it would be divided by 255 again)
+    unit = np.random.default_rng(0).random((24, 24, 24)).astype(np.float32)
+    label = write_nifti(tmp_path / "l.nii.gz", np.zeros((24, 24, 24), np.uint8))
+    with pytest.raises(
+        DataError, match=r"unit.nii.gz: intensities within \[.*\]: an image already normalised to 0..1"
+    ):
+        check_pair(write_nifti(tmp_path / "unit.nii.gz", unit), label, {0, 1})

@@ -219,6 +219,9 @@ def test_failing_pretraining_is_recorded_and_the_rest_runs(synthetic_root, tmp_p
     assert runs.loc["scratch", "status"] == "done"
     assert runs.loc["pretrain", "status"] == "failed" and "divisible" in runs.loc["pretrain", "error"]
     assert runs.loc["finetune", "status"] == "failed"
+    failed = results / "runs" / runs.loc["pretrain", "id"]
+    # a failed attempt with nothing to resume leaves its log and its error only (no empty logs or W&B runs)
+    assert sorted(p.name for p in failed.iterdir()) == ["attempts.json", "failed.json", "fit.log", "run.yaml"]
     md = (results / "leaderboard.md").read_text()
     assert "Incomplete: 2 of 3 runs did not finish" in md
     board = pd.read_csv(results / "leaderboard.csv").set_index("strategy")
@@ -261,6 +264,8 @@ def test_killed_sweep_resumes_without_duplicates(synthetic_root, tmp_path):
     assert len(per_case) == 16 and not per_case.duplicated(["case", "class"]).any()
     epochs = [e for e, _ in result["val_curve"]]
     assert epochs == list(range(6))  # the learning curve spans both attempts, no epoch twice
+    run = pd.read_csv(results / "runs.csv").set_index("id").loc[killed_in.name]
+    assert bool(run.resumed) and run.attempts == 2 and run.wall_total_s > run.wall_s  # both attempts' time
 
 
 def test_submitit_local_executor(synthetic_root, tmp_path):

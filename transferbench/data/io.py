@@ -93,12 +93,31 @@ def inspect_pair(
         problems += [(image_path, m) for m in _image_problems(image, str(image_path), summary)]
     label = attempt(label_path, lambda: read_array(label_path, lab)) if lab is not None else None
     if label is not None:
-        values = set(np.unique(label).astype(int).tolist())
-        summary["labels"] = sorted(values)
-        if not np.allclose(label, np.round(label)) or not values <= label_values:
-            message = f"unexpected label values {sorted(values - label_values)}; expected a subset of "
-            problems.append((label_path, message + f"{sorted(label_values)}"))
+        problems += [(label_path, m) for m in _label_problems(label, label_values, summary)]
     return summary, problems
+
+
+def _label_problems(label: np.ndarray, label_values: set[int], summary: dict) -> list[str]:
+    """Labels must be finite integer class indices among ``label_values``; each failure says which."""
+    finite = np.isfinite(label)
+    if not finite.all():
+        return [
+            f"{int((~finite).sum())} label voxels are NaN or infinite; labels must be integer class indices"
+        ]
+    fractional = label != np.round(label)
+    if fractional.any():
+        examples = ", ".join(f"{v:g}" for v in np.unique(label[fractional])[:3])
+        return [
+            f"{int(fractional.sum())} label voxels are not integers (e.g. {examples}): a probability or "
+            f"interpolated mask? Labels must be integer class indices, a subset of {sorted(label_values)}"
+        ]
+    values = set(np.unique(label).astype(int).tolist())
+    summary["labels"] = sorted(values)
+    if not values <= label_values:
+        return [
+            f"unexpected label values {sorted(values - label_values)}; expected a subset of {sorted(label_values)}"
+        ]
+    return []
 
 
 def _header_problems(img, lab, image_path: Path, label_path: Path, atol_mm: float) -> list[tuple[Path, str]]:

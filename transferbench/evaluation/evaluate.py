@@ -75,6 +75,11 @@ def _on_reference_grid(
 def _labels(
     pred: np.ndarray, allowed: set[int], threshold: float | None, label_map: dict[int, int]
 ) -> np.ndarray:
+    finite = np.isfinite(pred)
+    if not finite.all():
+        raise DataError(
+            f"{int((~finite).sum())} label voxels are NaN or infinite; a mask holds class indices"
+        )
     if threshold is not None:
         pred = (pred >= threshold).astype(np.uint8)
     if label_map:

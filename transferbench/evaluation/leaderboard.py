@@ -187,7 +187,9 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
             if math.isnan(v):
                 return ""
             return format(v, ".2g") if 0 < abs(v) < 1e-3 else format(v, floatfmt)
-        return "" if v is pd.NA else str(v)
+        if v is pd.NA:
+            return ""
+        return " ".join(str(v).split()).replace("|", "\\|")  # one line per row, pipes escaped
 
     head = "| " + " | ".join(df.columns) + " |"
     sep = "|" + "|".join("---" for _ in df.columns) + "|"

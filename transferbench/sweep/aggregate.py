@@ -58,31 +58,7 @@ def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
     results = {r["id"]: store.result(r["id"]) for r in info["runs"]}
     for r in info["runs"]:
         res = results[r["id"]]
-        failure = None if res else store.failure(r["id"])
-        status = "done" if res else ("failed" if failure is not None else "not run")
-        error = failure.get("error", "") if failure is not None else ""
-        dep_wall = _chain_wall(r["id"], info, results)
-        records.append(
-            {
-                "id": r["id"],
-                "kind": r["kind"],
-                **{k: r.get(k) for k in META},
-                "status": status,
-                "wall_s": res["wall_s"] if res else math.nan,
-                "pretrain_wall_s": dep_wall,
-                "epochs": res["epochs"] if res else math.nan,
-                "total_steps": r.get("total_steps", math.nan),
-                "steps_done": res.get("global_step", math.nan) if res else math.nan,
-                "val_max": max((d for _, d in res["val_curve"]), default=math.nan) if res else math.nan,
-                "plateau_gain": plateau_gain(res["val_curve"]) if res else math.nan,
-                "collapsed": False,
-                "epochs_to_dice": epochs_to_reach(res["val_curve"], info["dice_threshold"])
-                if res
-                else math.nan,
-                "error": error,
-                "notes": "; ".join(r.get("notes", [])),
-            }
-        )
+        records.append(_run_record(r, res, store, info, results))
         df = store.folder(r["id"]).per_case() if res and r["kind"] == "finetune" else None
         if df is not None:
             for k in reversed(META):
@@ -110,6 +86,34 @@ def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
         kind="stable",
     ).reset_index(drop=True)
     return info, per_case, runs, {k: v for k, v in results.items() if v}
+
+
+def _run_record(r: dict, res: dict | None, store: ResultsStore, info: dict, results: dict) -> dict:
+    """One row of ``runs.csv``: the planned run, its outcome and cost (``collapsed`` is set later)."""
+    failure = None if res else store.failure(r["id"])
+    status = "done" if res else ("failed" if failure is not None else "not run")
+    error = failure.get("error", "") if failure is not None else ""
+    dep_wall = _chain_wall(r["id"], info, results)
+    return {
+        "id": r["id"],
+        "kind": r["kind"],
+        **{k: r.get(k) for k in META},
+        "status": status,
+        "wall_s": res["wall_s"] if res else math.nan,
+        "resumed": bool(res.get("resumed")) if res else False,
+        "attempts": res.get("attempts", 1) if res else math.nan,
+        "wall_total_s": res.get("wall_total_s", res["wall_s"]) if res else math.nan,
+        "pretrain_wall_s": dep_wall,
+        "epochs": res["epochs"] if res else math.nan,
+        "total_steps": r.get("total_steps", math.nan),
+        "steps_done": res.get("global_step", math.nan) if res else math.nan,
+        "val_max": max((d for _, d in res["val_curve"]), default=math.nan) if res else math.nan,
+        "plateau_gain": plateau_gain(res["val_curve"]) if res else math.nan,
+        "collapsed": False,
+        "epochs_to_dice": epochs_to_reach(res["val_curve"], info["dice_threshold"]) if res else math.nan,
+        "error": error,
+        "notes": "; ".join(r.get("notes", [])),
+    }
 
 
 def plateau_gain(curve: list) -> float:

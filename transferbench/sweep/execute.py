@@ -37,7 +37,17 @@ def execute_run(run: Run, threads: int | None = None, quiet: bool = True) -> dic
     folder = store.folder(run)
     folder.write_text(RunFolder.OVERLAY, yaml.safe_dump(run.config.output_overlay(), sort_keys=False))
     resumed = folder.last_checkpoint.is_file()
+    if resumed and (problem := _unreadable(folder.last_checkpoint)):
+        return store.record_failed(
+            run,
+            f"{folder.last_checkpoint}: the interrupted attempt's checkpoint cannot be read ({problem}); delete "
+            f"it to train this run from the start (or delete {folder.path} to forget the run), then run the "
+            "sweep again",
+        )
+    if not resumed:  # what an attempt that died before its first checkpoint left is replaced, not mixed
+        folder.clear_run_files()
     folder.file(RunFolder.FAILED).unlink(missing_ok=True)
+    ledger = _begin_attempt(folder, resumed)
     start = time.time()
     log_path = folder.file(RunFolder.LOG)
     try:
@@ -53,8 +63,54 @@ def execute_run(run: Run, threads: int | None = None, quiet: bool = True) -> dic
         detail = "".join(traceback.format_exception_only(type(err), err)).strip()
         if isinstance(err, SystemExit):
             detail = f"configuration error (exit {err.code}); see {log_path}"
+        _end_attempt(folder, ledger, time.time() - start)
+        if not folder.last_checkpoint.is_file():  # nothing to resume: no empty logs or W&B folders left
+            from transferbench.training.loggers import finish_wandb
+
+            finish_wandb()
+            folder.clear_run_files()
         return store.record_failed(run, detail, time.time() - start, traceback.format_exc())
-    return store.record_done(run, _result(run, folder, time.time() - start, resumed, cli.trainer))
+    finally:
+        from transferbench.training.loggers import finish_wandb
+
+        finish_wandb()  # one W&B run per training, also in a worker that goes on to the next run
+    ledger = _end_attempt(folder, ledger, time.time() - start)
+    result = _result(run, folder, time.time() - start, resumed, cli.trainer)
+    return store.record_done(
+        run, {**result, "attempts": ledger["attempts"], "wall_total_s": ledger["wall_s"]}
+    )
+
+
+ATTEMPTS = "attempts.json"
+
+
+def _begin_attempt(folder: RunFolder, resumed: bool) -> dict:
+    """Count this attempt; an earlier one that never recorded its end was killed: its time counts up to
+    its last checkpoint (what it left of use), so ``wall_total_s`` is the compute the result cost."""
+    ledger = folder.read_json(ATTEMPTS) or {"attempts": 0, "wall_s": 0.0, "started": None}
+    if ledger.get("started") is not None:
+        end = folder.last_checkpoint.stat().st_mtime if resumed else ledger["started"]
+        ledger["wall_s"] += max(0.0, end - ledger["started"])
+    ledger.update(attempts=ledger["attempts"] + 1, started=time.time())
+    folder.write_json(ATTEMPTS, ledger)
+    return ledger
+
+
+def _end_attempt(folder: RunFolder, ledger: dict, wall: float) -> dict:
+    ledger = {**ledger, "wall_s": round(ledger["wall_s"] + wall, 2), "started": None}
+    folder.write_json(ATTEMPTS, ledger)
+    return ledger
+
+
+def _unreadable(checkpoint) -> str | None:
+    """Why a checkpoint cannot be resumed from (None when it loads)."""
+    import torch
+
+    try:
+        torch.load(checkpoint, map_location="cpu", weights_only=False)  # our own file, as Lightning loads it
+    except Exception as err:  # noqa: BLE001 - truncated zip, bad pickle, empty file...
+        return f"{type(err).__name__}: {err}"
+    return None
 
 
 def _result(run: Run, folder: RunFolder, wall: float, resumed: bool, trainer) -> dict:

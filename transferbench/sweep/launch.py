@@ -45,7 +45,8 @@ class Progress:
             what = f"done in {result['wall_s']:.0f} s"
         else:
             self.failed += 1
-            what = f"FAILED: {result.get('error', '')[:200]}"
+            error = " ".join(str(result.get("error", "")).split())  # whole, on one line: it names the file
+            what = f"FAILED: {error} (details: {Path(run.results_dir) / 'runs' / run.id / 'failed.json'})"
         print(f"[{self.done}/{self.total}] {run.id}: {what}{self._eta()}", file=self.stream, flush=True)
 
     def _eta(self) -> str:

@@ -146,7 +146,8 @@ class Planner:
         )
         folder = self.store.folder(run.id)
         run.config = run.config.with_output(
-            str(folder.path), {"group": self.spec.name, "name": run.id, "tags": tags}
+            str(folder.path),
+            {"group": self.spec.name, "name": run.id, "tags": tags, "job_type": run.kind, "id": run.id},
         )
         run.notes = self._notes(run.config.strategy, run.deps)
         run.steps = run.config.optimiser_steps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
 import sys
@@ -124,6 +125,12 @@ def log_summary_to_wandb(results_dir: Path, name: str) -> None:
 
     from transferbench.training.loggers import wandb_configured
 
+    # a re-run that changed nothing adds no second leaderboard run: remember what was logged last
+    logged = results_dir / "wandb" / "leaderboard.sha256"
+    files = [results_dir / "leaderboard.csv", *sorted((results_dir / "figures").glob("*.png"))]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files if p.is_file())).hexdigest()
+    if logged.is_file() and logged.read_text().strip() == digest:
+        return
     mode = os.environ.get("WANDB_MODE") or ("online" if wandb_configured() else "offline")
     run = wandb.init(
         project="transferbench", group=name, job_type="leaderboard", name=f"{name}-leaderboard",
@@ -134,3 +141,5 @@ def log_summary_to_wandb(results_dir: Path, name: str) -> None:
     for png in sorted((results_dir / "figures").glob("*.png")):
         run.log({f"figures/{png.stem}": wandb.Image(str(png))})
     run.finish()
+    logged.parent.mkdir(parents=True, exist_ok=True)
+    logged.write_text(digest)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,6 +295,22 @@ def _data_root(raw: dict, where: str) -> str:
     return data_root
 
 
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def _check_labels(where: str, name: Any, models, sources, source_sets, strategies) -> None:
+    """Labels become run ids, folder and figure names: letters, digits and ``_ . + -`` only (no ``/``, no
+    ``..``), so nothing is written outside the results folder."""
+    labelled = [("name", name), *((f"models.{m.label}", m.label) for m in models)]
+    labelled += [(f"sources.{k}", k) for k in sources] + [(f"source_sets.{k}", k) for k in source_sets]
+    labelled += [(f"strategies.{e.label}.label", e.label) for e in strategies]
+    for key, label in labelled:
+        if not LABEL.fullmatch(str(label)) or ".." in str(label):
+            raise _fail(
+                where, key, f"label {str(label)!r} may hold only letters, digits and _ . + - (it names files)"
+            )
+
+
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file; packaged sweep names (``synthetic``) are accepted."""
     path = resolve_sweep_path(path)
@@ -312,6 +329,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     sources, source_sets = _sources(raw, where)
     models = _models(raw, where, path.parent)
     strategies = _strategies(raw, where, set(sources) | set(source_sets), {m.label for m in models})
+    _check_labels(where, raw["name"], models, sources, source_sets, strategies)
     budget = raw.get("budget") or {}
     baselines, factor = _baselines(raw, where)
     if len(raw["seeds"]) < 3:

@@ -14,6 +14,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 
 from transferbench.data.io import save_nifti
 from transferbench.run_folder import RunFolder
+from transferbench.training.loggers import wandb_loggers
 from transferbench.training.module import SegmentationModule
 
 
@@ -64,6 +65,8 @@ class TestResultsWriter(pl.Callback):
         folder = run_folder(trainer)
         folder.write_text(RunFolder.PER_CASE, pl_module.test_results.to_csv(index=False))
         folder.write_json(RunFolder.TEST_METRICS, pl_module.test_summary or {})
+        for lg in wandb_loggers(trainer.loggers):  # the per-case scores, as a W&B Table
+            lg.log_table("test/per_case", dataframe=pl_module.test_results)
 
 
 class PredictionWriter(BasePredictionWriter):

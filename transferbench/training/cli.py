@@ -15,11 +15,11 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback, _InstantiatorFn
 
 from transferbench.data.datamodule import CTSegDataModule
-from transferbench.errors import StrategyError
+from transferbench.errors import RunFolderError, StrategyError
 from transferbench.run_folder import RunFolder
 from transferbench.strategies import create_strategy
 from transferbench.training.callbacks import PredictionWriter, TestResultsWriter, TransferReport
-from transferbench.training.loggers import build_loggers
+from transferbench.training.loggers import build_loggers, log_config
 from transferbench.training.module import SegmentationModule
 from transferbench.training.run_config import RunConfig
 
@@ -80,6 +80,13 @@ class TransferbenchCLI(LightningCLI):
             help="W&B labels of the run: {group: ..., name: ..., tags: [...]} (a sweep sets them).",
         )
         parser.add_argument(
+            "--overwrite",
+            type=bool,
+            default=False,
+            help="fit: replace a previous run in trainer.default_root_dir (its checkpoints, logs, results) "
+            "instead of refusing to mix with it; --ckpt_path resumes it instead.",
+        )
+        parser.add_argument(
             "--save_predictions",
             type=bool,
             default=False,
@@ -107,6 +114,26 @@ class TransferbenchCLI(LightningCLI):
             cfg.data[key] = value
         if cfg.get("checkpoint") is not None and cfg.checkpoint.get("dirpath") is None:
             cfg.checkpoint.dirpath = str(Path(cfg.trainer.default_root_dir or ".") / "checkpoints")
+        if self.subcommand == "fit":
+            self._claim_run_folder(cfg)
+
+    def _claim_run_folder(self, cfg) -> None:
+        """One run per folder: a previous run there is resumed (``--ckpt_path``), replaced
+        (``--overwrite true``) or the fit is refused before anything is built. Mixing them would leave the
+        old ``last.ckpt`` beside the new run's ``last-v1.ckpt`` and config."""
+        folder = RunFolder(cfg.trainer.default_root_dir or ".")
+        previous = folder.run_files()
+        if not previous or cfg.get("ckpt_path"):
+            return
+        if cfg.get("overwrite"):
+            folder.clear_run_files()
+            return
+        shown = ", ".join(str(p.relative_to(folder.path)) for p in previous[:5])
+        raise RunFolderError(
+            f"{folder.path}: holds a previous run ({shown}{', ...' if len(previous) > 5 else ''}). Resume it "
+            f"with --ckpt_path {folder.last_checkpoint}, replace it with --overwrite true, or write this run "
+            "elsewhere with --trainer.default_root_dir DIR"
+        )
 
     def _add_instantiators(self) -> None:
         """The module receives the strategy object built in ``before_instantiate_classes`` (the config, as
@@ -135,6 +162,9 @@ class TransferbenchCLI(LightningCLI):
             PredictionWriter(),
         ]
         return super().instantiate_trainer(**kwargs)
+
+    def before_fit(self) -> None:
+        log_config(self.trainer.loggers, self._run_config().as_dict())
 
     def after_fit(self) -> None:
         if self._run_config().get("test_after_fit", True) and not self.trainer.interrupted:
