@@ -117,29 +117,34 @@ def rank_blobs(analysis: dict, model: str, path: Path) -> None:
 def similarity_gain(board: pd.DataFrame, similarity: pd.DataFrame, labels: dict[str, str], model: str,
                     path: Path) -> None:  # fmt: skip
     """Each single source's measured fine-tune gain over the step-matched scratch against its measured
-    lesion similarity to the target (one panel per similarity measure)."""
+    lesion similarity to the target (one panel per similarity measure, one row per label budget)."""
     col = f"dsc_diff_{MATCHED}"
     if col not in board or similarity.empty:
         return
     b = board[(board.model == model) & (board.strategy == "finetune") & board.source.isin(labels)].dropna(
         subset=[col]
     )
-    if "n_train" in b and len(b):
-        b = b[b.n_train == b.n_train.max()]
     sim = similarity.set_index("source")
     b = b[b.source.map(labels).isin(sim.index)]
     if b.empty:
         return
+    budgets = sorted(b.n_train.unique(), reverse=True) if "n_train" in b else [None]
     measures = ["intensity_overlap", "location_overlap", "size_overlap"]
-    fig, axes = plt.subplots(1, len(measures), figsize=(3.2 * len(measures), 3), sharey=True)
-    for ax, m in zip(axes, measures):
-        x = b.source.map(labels).map(sim[m])
-        ax.errorbar(x, b[col], yerr=[b[col] - b[f"ci_low_{MATCHED}"], b[f"ci_high_{MATCHED}"] - b[col]],
-                    fmt="o", color="#0072B2", ecolor="0.5", capsize=2, ms=4)  # fmt: skip
-        for xi, yi, name in zip(x, b[col], b.source):
-            ax.annotate(name, (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xlabel(m.replace("_", " ") + " with the target", fontsize=8)
-    axes[0].set_ylabel("fine-tune DSC gain over scratch_matched", fontsize=8)
-    fig.suptitle(f"{model}: transfer gain against measured lesion similarity", fontsize=9)
+    fig, axes = plt.subplots(len(budgets), len(measures), figsize=(3.2 * len(measures), 2.8 * len(budgets)),
+                             sharey="row", squeeze=False)  # fmt: skip
+    for row, n in zip(axes, budgets):
+        part = b if n is None else b[b.n_train == n]
+        for ax, m in zip(row, measures):
+            x = part.source.map(labels).map(sim[m])
+            yerr = [part[col] - part[f"ci_low_{MATCHED}"], part[f"ci_high_{MATCHED}"] - part[col]]
+            ax.errorbar(x, part[col], yerr=yerr, fmt="o", color="#0072B2", ecolor="0.5", capsize=2, ms=4)
+            for xi, yi, name in zip(x, part[col], part.source):
+                ax.annotate(name, (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            ax.axhline(0, color="k", lw=0.8)
+            ax.set_xlabel(m.replace("_", " ") + " with the target", fontsize=8)
+        row[0].set_ylabel(
+            ("DSC gain over scratch_matched" + ("" if n is None else f"\n{n} labelled")), fontsize=8
+        )
+    fig.suptitle(f"{model}: fine-tune gain against measured lesion similarity", fontsize=9)
+    fig.tight_layout()
     save(fig, path)
