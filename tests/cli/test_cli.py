@@ -250,3 +250,29 @@ def test_fit_into_a_folder_with_a_previous_run_is_refused_replaced_or_resumed(
     resume = [*args, "--trainer.max_epochs", "2"]
     assert main([*resume, "--ckpt_path", str(run / "checkpoints/last.ckpt")]) == 0
     assert not any("-v1" in p.name for p in (run / "checkpoints").iterdir())
+
+
+def test_two_process_ddp_writes_every_test_case_once(synthetic_root, tmp_path):
+    """``trainer.devices 2`` (DDP, gloo on CPU): each rank tests its share; the table holds all 16 cases once."""
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "transferbench.cli.main", "fit", "--config", "synthetic_unet3d",
+        "--model.net.init_args.preset", "tiny", "--data.root", str(synthetic_root),
+        "--data.cache_dir", str(tmp_path / "cache"), "--data.target_spacing", "[8, 8, 12]",
+        "--data.patch_size", "[16, 16, 8]", "--data.iterations_per_epoch", "2", "--trainer.max_epochs", "1",
+        "--trainer.check_val_every_n_epoch", "1",
+        "--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.accelerator", "cpu",
+        "--trainer.default_root_dir", str(run), "--trainer.enable_progress_bar", "false",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, env={**os.environ, "WANDB_MODE": "disabled"}, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "GLOBAL_RANK: 1" in done.stderr + done.stdout  # two processes really ran
+    rows = list(csv.DictReader((run / "per_case_test.csv").read_text().splitlines()))
+    assert len(rows) == 16 and len({r["case"] for r in rows}) == 16
+    metrics = list(csv.DictReader(next(run.glob("logs/version_*/metrics.csv")).read_text().splitlines()))
+    assert any(r.get("val/dice") for r in metrics)

@@ -60,3 +60,21 @@ def test_registry_and_errors():
         UNet3D("huge")
     with pytest.raises(ValueError, match="one entry per level"):
         UNet3D(None, features=(4, 8), kernel_sizes=(3,), strides=(1, 2))
+
+
+def test_deep_supervision_weights_sum_to_one_as_in_nnunet():
+    import torch
+    from monai.losses import DiceCELoss
+
+    from transferbench.training.losses import NormalisedDeepSupervisionLoss
+
+    loss = NormalisedDeepSupervisionLoss(DiceCELoss(to_onehot_y=True, softmax=True), weight_mode="exp")
+    for levels in (1, 2, 4):
+        weights = loss.get_weights(levels)
+        assert sum(weights) == 1.0 or abs(sum(weights) - 1.0) < 1e-12
+        assert all(a == 2 * b for a, b in zip(weights, weights[1:]))  # 1, 1/2, 1/4 ... before normalising
+    logits = torch.randn(2, 2, 8, 8, 8)
+    target = torch.randint(0, 2, (2, 1, 8, 8, 8))
+    single = DiceCELoss(to_onehot_y=True, softmax=True)(logits, target)
+    # the same logits at every scale: the normalised loss equals the single-output loss (MONAI's raw: 1.875x)
+    assert torch.allclose(loss([logits, logits, logits, logits], target), single)

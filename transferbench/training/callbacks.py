@@ -54,7 +54,7 @@ class TestResultsWriter(pl.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if self.save_predictions and trainer.is_global_zero and outputs:
+        if self.save_predictions and outputs:  # every rank writes the cases it predicted
             save_nifti(
                 run_folder(trainer).prediction(outputs["case"]), outputs["prediction"], outputs["affine"]
             )

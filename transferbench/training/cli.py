@@ -164,7 +164,8 @@ class TransferbenchCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     def before_fit(self) -> None:
-        log_config(self.trainer.loggers, self._run_config().as_dict())
+        if self.trainer.is_global_zero:  # other ranks hold a dummy W&B experiment
+            log_config(self.trainer.loggers, self._run_config().as_dict())
 
     def after_fit(self) -> None:
         if self._run_config().get("test_after_fit", True) and not self.trainer.interrupted:

@@ -1,4 +1,5 @@
-"""nCoVSegNet's deep-supervision loss: boundary-weighted BCE + soft Dice on every output, summed."""
+"""Deep-supervision losses: nnU-Net's normalised weighting for the 3D U-Net, and nCoVSegNet's
+boundary-weighted BCE + soft Dice on every output, summed, as the authors train it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from monai.losses import DeepSupervisionLoss
 
 
 def boundary_weight(mask: torch.Tensor, kernel: int = 31, gain: float = 5.0) -> torch.Tensor:
@@ -32,3 +34,15 @@ def deep_supervision_loss(outputs: Sequence[torch.Tensor] | torch.Tensor, mask: 
     """Sum of ``structure_loss`` over the four outputs (prediction first)."""
     outs = [outputs] if isinstance(outputs, torch.Tensor) else list(outputs)
     return sum(structure_loss(o, mask) for o in outs)
+
+
+class NormalisedDeepSupervisionLoss(DeepSupervisionLoss):
+    """MONAI's deep supervision with nnU-Net v2's weights: 1, 1/2, 1/4, ... divided by their sum, so the
+    loss keeps the scale of one output (MONAI's raw weights sum to 1.875 for four outputs: about 1.9x the
+    loss and, under SGD, the gradient). nnU-Net also gives its coarsest output weight 0; UNet3D already
+    returns no auxiliary logits for its two coarsest scales."""
+
+    def get_weights(self, levels: int = 1) -> list[float]:
+        weights = super().get_weights(levels)
+        total = sum(weights)
+        return [w / total for w in weights]

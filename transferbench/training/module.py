@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from monai.data import decollate_batch
 from monai.inferers import sliding_window_inference
-from monai.losses import DeepSupervisionLoss, DiceCELoss
+from monai.losses import DiceCELoss
 from monai.transforms import Invertd
 from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
@@ -31,7 +31,7 @@ from transferbench.data.io import load_nifti, read_array
 from transferbench.evaluation.metrics import METRIC_COLUMNS, case_metrics, dice_score
 from transferbench.strategies import KeyReport, create_strategy
 from transferbench.strategies.transfer import keep_frozen_eval
-from transferbench.training.losses import deep_supervision_loss
+from transferbench.training.losses import NormalisedDeepSupervisionLoss, deep_supervision_loss
 
 
 def count_parameters(module: nn.Module) -> tuple[int, int]:
@@ -89,7 +89,7 @@ class SegmentationModule(pl.LightningModule):
         if self.spatial_dims == 2:  # binary, one logit map per output (nCoVSegNet)
             self.criterion = deep_supervision_loss
         else:
-            self.criterion = DeepSupervisionLoss(
+            self.criterion = NormalisedDeepSupervisionLoss(
                 DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False),
                 weight_mode="exp",
             )
@@ -236,8 +236,17 @@ class SegmentationModule(pl.LightningModule):
         for p, g in zip(pred, label):
             self._val_dice.append(dice_score(p > 0, g > 0))
 
+    def _gathered(self, items: list) -> list:
+        """``items`` from every process (``trainer.devices > 1``): each rank scores only its share of the
+        cases, and the Dice mean and the per-case table must cover them all."""
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return list(items)
+        parts: list = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(parts, list(items))
+        return [x for part in parts for x in part]
+
     def on_validation_epoch_end(self) -> None:
-        scores = [d for d in self._val_dice if not math.isnan(d)]
+        scores = [d for d in self._gathered(self._val_dice) if not math.isnan(d)]
         self.log("val/dice", float(np.mean(scores)) if scores else 0.0, prog_bar=True)
         self._val_dice.clear()
 
@@ -285,8 +294,16 @@ class SegmentationModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         """Per-case table and summary (``test_results``, ``test_summary``); means logged per test set."""
         nsd = f"nsd_{self.hparams.nsd_tolerance_mm:g}mm"
+        rows, seen = [], set()
+        for row in self._gathered(self._test_rows):
+            key = (row["test_set"], row["case"], row["class"])
+            if key not in seen:  # a distributed sampler pads its last batch with repeated cases: once each
+                seen.add(key)
+                rows.append(row)
+        if len(rows) != len(self._test_rows):  # gathered from several ranks: a deterministic order
+            rows.sort(key=lambda r: (r["test_set"], r["case"], r["class"]))
         df = pd.DataFrame(
-            self._test_rows,
+            rows,
             columns=["case", "test_set", "class", *METRIC_COLUMNS],
         ).rename(columns={"nsd": nsd})
         self._test_rows.clear()
@@ -301,6 +318,8 @@ class SegmentationModule(pl.LightningModule):
                 self.log(f"{prefix}/{c}", mean, sync_dist=False)
             summary[f"{prefix}/cases"] = int(part["case"].nunique())
             summary[f"{prefix}/undefined_cases"] = int(part["dsc"].isna().sum())
+            # HD95 is undefined when either mask is empty (metrics module): left out of its mean, counted
+            summary[f"{prefix}/hd95_undefined"] = int(part["hd95_mm"].isna().sum())
         self.test_results, self.test_summary = df, summary
 
     # ------------------------------------------------------------- optimiser
