@@ -516,3 +516,26 @@ def test_a_second_invocation_of_a_running_sweep_stops_naming_the_holder(syntheti
     err = capsys.readouterr().err
     assert "another `transferbench sweep` is running on this folder (pid 4242 on somehost" in err
     assert not (results / "runs").exists() and not (results / "plan.json").exists()  # nothing trained
+
+
+def test_a_model_budget_overrides_the_sweep_budget_for_that_model_only(synthetic_root, tmp_path):
+    models = {
+        "a": {"overrides": {"model": {"net": {"init_args": {"preset": "tiny"}}}}},
+        "b": {
+            "overrides": {"model": {"net": {"init_args": {"preset": "tiny"}}}},
+            "budget": {"finetune": {"trainer": {"max_epochs": 5}}},
+        },
+    }
+    plan = make_plan(load_spec(write_spec(tmp_path, synthetic_root, models=models, strategies=["scratch"])))
+    epochs = {r.model: r.config.resolved["trainer"]["max_epochs"] for r in plan.runs}
+    assert epochs == {"a": 2, "b": 5}
+    with pytest.raises(SpecError, match="models.b.budget.warmup"):
+        load_spec(write_spec(tmp_path, synthetic_root, models={"b": {"budget": {"warmup": {}}}}))
+
+
+def test_covid_benchmark_target_runs_train_nnunets_1000_epochs():
+    from transferbench.sweeps import find_sweep
+
+    raw = yaml.safe_load(Path(find_sweep("covid_benchmark")).read_text())
+    assert raw["budget"]["finetune"]["trainer"]["max_epochs"] == 1000  # Task 1/2/3 rows as published
+    assert raw["budget"]["pretrain"]["trainer"]["max_epochs"] == 1000

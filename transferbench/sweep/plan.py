@@ -127,7 +127,7 @@ class Planner:
         return RunConfig(
             base_config=model.base_config,
             overrides=spec.model_overrides(model),
-            budget=spec.budget.get(phase, {}),
+            budget=deep_merge(spec.budget.get(phase, {}), model.budget.get(phase, {})),  # per-model wins
             strategy=strategy,
             seed=seed,
             settings=deep_merge(common, settings),

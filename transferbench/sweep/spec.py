@@ -53,6 +53,7 @@ class ModelEntry:
     label: str
     base_config: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    budget: dict[str, dict[str, Any]] = field(default_factory=dict)  # per phase, over the sweep's budget
 
     def config(self) -> dict[str, Any]:
         """The model's base config with its overrides (what names its network)."""
@@ -222,13 +223,21 @@ def _models(raw: dict, where: str, base_dir: Path) -> list[ModelEntry]:
     models = []
     for label, entry in raw["models"].items():
         entry = entry or {}
-        extra = sorted(set(entry) - {"base_config", "overrides"})
+        extra = sorted(set(entry) - {"base_config", "overrides", "budget"})
         if extra:
-            raise _fail(where, f"models.{label}.{extra[0]}", "unknown key; allowed: base_config, overrides")
+            raise _fail(
+                where, f"models.{label}.{extra[0]}", "unknown key; allowed: base_config, overrides, budget"
+            )
+        phases = sorted(set(entry.get("budget") or {}) - {"pretrain", "finetune"})
+        if phases:
+            raise _fail(
+                where, f"models.{label}.budget.{phases[0]}", "unknown phase; allowed: pretrain, finetune"
+            )
         base = find_config(str(entry["base_config"]), base_dir) if "base_config" in entry else default
         if base is None:
             raise _fail(where, f"models.{label}.base_config", f"no such config {entry['base_config']!r}")
-        model = ModelEntry(str(label), str(base), dict(entry.get("overrides") or {}))
+        budget = {k: dict(v or {}) for k, v in (entry.get("budget") or {}).items()}
+        model = ModelEntry(str(label), str(base), dict(entry.get("overrides") or {}), budget)
         try:  # a typo in the network is a planning error, not a failed run
             network_class(model.config())
         except TransferbenchError as err:
