@@ -276,3 +276,16 @@ def test_two_process_ddp_writes_every_test_case_once(synthetic_root, tmp_path):
     assert len(rows) == 16 and len({r["case"] for r in rows}) == 16
     metrics = list(csv.DictReader(next(run.glob("logs/version_*/metrics.csv")).read_text().splitlines()))
     assert any(r.get("val/dice") for r in metrics)
+
+
+def test_version_and_python_dash_m(capsys):
+    import subprocess
+    import sys
+
+    from transferbench import __version__
+
+    assert main(["--version"]) == 0 and capsys.readouterr().out.strip() == f"transferbench {__version__}"
+    done = subprocess.run(
+        [sys.executable, "-m", "transferbench", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.strip() == f"transferbench {__version__}"

@@ -13,7 +13,7 @@ from transferbench.errors import TransferbenchError
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
-USAGE = """usage: transferbench COMMAND ...
+USAGE = """usage: transferbench COMMAND ...   (or python -m transferbench; transferbench --version)
 
 Training (LightningCLI; --print_config, dotted overrides such as --trainer.max_epochs 5):
   fit|validate|test|predict --config FILE   FILE may be a path or a packaged config name (see `configs`)
@@ -255,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
+    if command in ("--version", "-V"):
+        from transferbench import __version__
+
+        print(f"transferbench {__version__}")
+        return 0
     if command in LIGHTNING_COMMANDS:
         from transferbench.training.cli import run_lightning
 

@@ -1,0 +1,7 @@
+"""``python -m transferbench``: the same command as ``transferbench``."""
+
+import sys
+
+from transferbench.cli.main import main
+
+sys.exit(main())
