@@ -107,7 +107,7 @@ def _unreadable(checkpoint) -> str | None:
     import torch
 
     try:
-        torch.load(checkpoint, map_location="cpu", weights_only=False)  # our own file, as Lightning loads it
+        torch.load(checkpoint, map_location="cpu", weights_only=True)  # as Lightning's resume loads it
     except Exception as err:  # noqa: BLE001 - truncated zip, bad pickle, empty file...
         return f"{type(err).__name__}: {err}"
     return None

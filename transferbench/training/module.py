@@ -236,10 +236,14 @@ class SegmentationModule(pl.LightningModule):
         for p, g in zip(pred, label):
             self._val_dice.append(dice_score(p > 0, g > 0))
 
+    @staticmethod
+    def _distributed() -> bool:
+        return torch.distributed.is_available() and torch.distributed.is_initialized()
+
     def _gathered(self, items: list) -> list:
         """``items`` from every process (``trainer.devices > 1``): each rank scores only its share of the
         cases, and the Dice mean and the per-case table must cover them all."""
-        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        if not self._distributed():
             return list(items)
         parts: list = [None] * torch.distributed.get_world_size()
         torch.distributed.all_gather_object(parts, list(items))
@@ -300,7 +304,7 @@ class SegmentationModule(pl.LightningModule):
             if key not in seen:  # a distributed sampler pads its last batch with repeated cases: once each
                 seen.add(key)
                 rows.append(row)
-        if len(rows) != len(self._test_rows):  # gathered from several ranks: a deterministic order
+        if self._distributed():  # gathered from several ranks: a deterministic order
             rows.sort(key=lambda r: (r["test_set"], r["case"], r["class"]))
         df = pd.DataFrame(
             rows,

@@ -32,44 +32,32 @@ class _Control(Source):
         return nii(base / "imagesTr", case_id), nii(base / "labelsTr", case_id)
 
 
-def _accepted(name: str) -> tuple[str, ...]:
-    return (
-        f"{CONTROLS_DIR}/{name}/imagesTr/control_NNN.nii.gz + labelsTr/control_NNN.nii.gz "
-        "(written by `transferbench data prepare synthetic`)",
+def _register(name: str, description: str) -> type[Source]:
+    """Register the control source ``name`` (one class per control; they differ only in name and text)."""
+    layout = f"{CONTROLS_DIR}/{name}/imagesTr/control_NNN.nii.gz and labelsTr/control_NNN.nii.gz."
+    accepted = (f"{layout.removesuffix('.')} (written by `transferbench data prepare synthetic`)",)
+    cls = type(
+        "".join(part.title() for part in name.split("_")),
+        (_Control,),
+        {"__doc__": layout, "__module__": __name__},
+        name=name,
+        dirname=f"{CONTROLS_DIR}/{name}",
+        description=description,
+        accepted=accepted,
     )
+    return register_source(cls)
 
 
-@register_source
-class PositiveControl(
-    _Control,
-    name="positive_control",
-    dirname=f"{CONTROLS_DIR}/positive_control",
-    description="synthetic control: COVID-like lesions on other cases and another scanner (expected best)",
-    accepted=_accepted("positive_control"),
-):
-    """Synthetic_Controls/positive_control/imagesTr/control_NNN.nii.gz and labelsTr/control_NNN.nii.gz."""
-
-
-@register_source
-class NegativeControl(
-    _Control,
-    name="negative_control",
-    dirname=f"{CONTROLS_DIR}/negative_control",
-    description="synthetic control: the positive control's images with masks that do not belong to them",
-    accepted=_accepted("negative_control"),
-):
-    """Synthetic_Controls/negative_control/imagesTr/control_NNN.nii.gz and labelsTr/control_NNN.nii.gz."""
-
-
-@register_source
-class AnatomyControl(
-    _Control,
-    name="anatomy_control",
-    dirname=f"{CONTROLS_DIR}/anatomy_control",
-    description="synthetic control: lung segmentation of the positive control's images (no lesions)",
-    accepted=_accepted("anatomy_control"),
-):
-    """Synthetic_Controls/anatomy_control/imagesTr/control_NNN.nii.gz and labelsTr/control_NNN.nii.gz."""
-
+PositiveControl = _register(
+    "positive_control",
+    "synthetic control: COVID-like lesions on other cases and another scanner (expected best)",
+)
+NegativeControl = _register(
+    "negative_control",
+    "synthetic control: the positive control's images with masks that do not belong to them",
+)
+AnatomyControl = _register(
+    "anatomy_control", "synthetic control: lung segmentation of the positive control's images (no lesions)"
+)
 
 CONTROL_SOURCES = ("positive_control", "negative_control", "anatomy_control")
