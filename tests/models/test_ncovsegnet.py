@@ -236,7 +236,7 @@ def test_short_training_on_synthetic_slices_improves_validation_dice(synthetic_r
     code = main([
         "fit", "--config", "synthetic_ncovsegnet",
         "--data.root", str(synthetic_root), "--data.cache_dir", str(tmp_path / "cache"),
-        "--model.net.init_args.width", "0.125", "--data.iterations_per_epoch", "10",
+        "--model.net.init_args.width", "0.125", "--data.iterations_per_epoch", "9",
         "--trainer.max_epochs", "6", "--trainer.check_val_every_n_epoch", "1",
         "--trainer.default_root_dir", str(run), "--trainer.enable_progress_bar", "false",
         "--save_predictions", "true",
@@ -297,3 +297,15 @@ def test_backbone_transfer_and_imagenet_strategy(tmp_path):
         create_strategy({"name": "imagenet"}).initialise(target)
     [skipped] = create_strategy({"name": "imagenet", "skip_if_missing": True}).initialise(target)
     assert "skipped" in skipped.part and not skipped.loaded
+
+
+def test_adjust_lr_compounds_as_the_authors_code():
+    """Their ``adjust_lr`` multiplies the current rate by 0.1 ** (epoch // 50) every epoch (epochs from 1):
+    constant through epoch 49, then 10x lower every epoch (hand-computed values)."""
+    from transferbench.training.module import adjust_lr_factor
+
+    assert [adjust_lr_factor(e) for e in (0, 10, 48)] == [1.0, 1.0, 1.0]
+    assert adjust_lr_factor(49) == pytest.approx(0.1)  # their epoch 50
+    assert adjust_lr_factor(50) == pytest.approx(0.01)
+    assert adjust_lr_factor(98) == pytest.approx(1e-50)  # their last epoch (99): 0.1 ** (1 + ... + 1)
+    assert adjust_lr_factor(99) == pytest.approx(1e-52)  # epoch 100 multiplies by 0.1 ** 2

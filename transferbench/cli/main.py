@@ -22,6 +22,9 @@ Sweeps and results:
   sweep --config SWEEP [--launcher local|submitit] [--jobs N] [--cluster local|debug|slurm] [--dry-run]
                                             plan, run (resumable) and aggregate a sweep (`synthetic` = default)
   leaderboard RESULTS_DIR                   rebuild tables and figures from stored runs
+  ceiling --config FILE [--root DIR] [--split test]
+                                            DSC of the ground truth through a config's geometry (spacing,
+                                            slice size, head stride): the most any network could score
   evaluate --pred DIR --ref DIR [--tolerance-mm 3] [--out per_case.csv] [--threshold T] [--label-map 255:1]
                                             score a folder of NIfTI predictions against references
 
@@ -249,6 +252,38 @@ def _evaluate_main(argv: list[str]) -> int:
     return 2 if result.problems else 0
 
 
+def _ceiling_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transferbench ceiling")
+    parser.add_argument("--config", required=True, help="fit config (path or packaged name)")
+    parser.add_argument("--root", default=None, help="data root (default: the config's data.root)")
+    parser.add_argument("--split", choices=["train", "test"], default="test")
+    args = parser.parse_args(argv)
+    from transferbench.config import read_yaml
+    from transferbench.configs import find_config
+    from transferbench.evaluation.ceiling import config_ceiling
+
+    path = find_config(args.config)
+    if path is None:
+        print(
+            f"error: no config {args.config!r} (a file, or one of `transferbench configs`)", file=sys.stderr
+        )
+        return 2
+    cfg = read_yaml(path)
+    if args.root:
+        cfg["data"] = {**cfg.get("data", {}), "root": args.root}
+    try:
+        df = config_ceiling(cfg, args.split)
+    except TransferbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(
+        f"{len(df)} {args.split} cases: ceiling DSC mean {df['dsc_ceiling'].mean():.3f}, "
+        f"min {df['dsc_ceiling'].min():.3f}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -277,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         return _leaderboard_main(rest)
     if command == "evaluate":
         return _evaluate_main(rest)
+    if command == "ceiling":
+        return _ceiling_main(rest)
     if command == "models":
         from transferbench.models import MODELS
 

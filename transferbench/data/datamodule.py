@@ -12,14 +12,11 @@ from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 from transferbench.data.cache import PreprocessedCache, default_cache_dir
 from transferbench.data.fingerprint import dataset_fingerprint
 from transferbench.data.io import inspect_pair_once
+from transferbench.data.slices import RepeatedBatchSampler, SliceDataset, multiscale_sizes
 from transferbench.data.sources import Case, Source, create_source
 from transferbench.data.splits import covid_fold, label_budget, source_split
 from transferbench.data.synthetic import is_prepared, prepare_synthetic
-from transferbench.data.transforms import (
-    preprocess_transforms,
-    train_patch_transforms,
-    train_slice_transforms,
-)
+from transferbench.data.transforms import preprocess_transforms, train_patch_transforms
 from transferbench.errors import DataError
 
 TARGET = "covid19_ct_seg"
@@ -56,10 +53,16 @@ class CTSegDataModule(pl.LightningDataModule):
         target_spacing: resampling spacing in mm, (x, y, z) in RAS; ``None`` takes the median spacing of
             the dataset's training cases from its fingerprint (nnU-Net's choice).
         patch_size: training patch and sliding-window size (x, y, z) in voxels; two values (x, y) train a
-            2D network on axial slices resized to that size (nCoVSegNet), tested slice by slice.
-        batch_size: volumes per batch; each gives ``samples_per_volume`` patches (or slices).
-        pos_fraction: share of patches centred on a lesion voxel (2D: share of slices holding lesion).
-        iterations_per_epoch: batches per epoch (nnU-Net style fixed-length epochs).
+            2D network on axial slices resized to that size (nCoVSegNet, ``data.slices``), tested slice by
+            slice.
+        batch_size: 3D: volumes per batch, each giving ``samples_per_volume`` patches. 2D: slices per batch,
+            drawn over the slices of all training volumes (the authors' shuffled loader).
+        pos_fraction: 3D: share of patches centred on a lesion voxel. 2D: share of drawn slices holding
+            lesion; ``None`` draws every training slice alike (the authors).
+        scales: 2D multi-scale training (nCoVSegNet: 0.75, 1, 1.25): every batch is yielded once per scale
+            (sizes from ``multiscale_sizes``), one optimiser step each, as the authors train.
+        iterations_per_epoch: optimiser steps per epoch (nnU-Net style fixed-length epochs); with several
+            ``scales`` a multiple of their number (``iterations_per_epoch / len(scales)`` batches drawn).
         prepare_synthetic: generate the synthetic benchmark into ``root`` if it is not there yet.
     """
 
@@ -82,7 +85,8 @@ class CTSegDataModule(pl.LightningDataModule):
         patch_size: tuple[int, ...] = (64, 64, 32),
         batch_size: int = 1,
         samples_per_volume: int = 2,
-        pos_fraction: float = 0.5,
+        pos_fraction: float | None = 0.5,
+        scales: tuple[float, ...] = (1.0,),
         iterations_per_epoch: int = 25,
         num_workers: int = 0,
         cache_dir: str | None = None,
@@ -111,6 +115,7 @@ class CTSegDataModule(pl.LightningDataModule):
                 f"data.extra_test {extra_test}"
             )
         self._check_training_data()
+        self.slice_sizes = multiscale_sizes(patch_size, scales) if len(patch_size) == 2 else None
         self.pooled_classes = label_merge == "per_source" and len(names) > 1
         self.cases: dict[str, list[Case]] = {}
         self._train: list[dict] = []
@@ -130,6 +135,13 @@ class CTSegDataModule(pl.LightningDataModule):
             binary = [s.name for s in self.sources.values() if s.num_classes != 2]
             if binary:
                 raise DataError(f"pooling sources needs one lesion class each; {binary} have more")
+        if len(hp.patch_size) == 3 and (hp.pos_fraction is None or tuple(hp.scales) != (1.0,)):
+            raise DataError("3D patches need a data.pos_fraction and take no data.scales (2D slices only)")
+        if hp.iterations_per_epoch % len(hp.scales):
+            raise DataError(
+                f"data.iterations_per_epoch {hp.iterations_per_epoch} must be a multiple of the "
+                f"{len(hp.scales)} data.scales (one optimiser step per scale and batch)"
+            )
 
     @property
     def num_classes(self) -> int:
@@ -278,11 +290,11 @@ class CTSegDataModule(pl.LightningDataModule):
         """MONAI's DataLoader: it seeds the random transforms from torch's seed (also with 0 workers), so a
         run is reproducible from ``seed_everything``; torch's own loader leaves them on OS entropy."""
         hp = self.hparams
+        if len(hp.patch_size) == 2:
+            return self._slice_dataloader()
         ds = Dataset(
             self._train,
-            transform=(train_slice_transforms if len(hp.patch_size) == 2 else train_patch_transforms)(
-                hp.patch_size, hp.samples_per_volume, hp.pos_fraction
-            ),
+            transform=train_patch_transforms(hp.patch_size, hp.samples_per_volume, hp.pos_fraction),
         )
         sampler = self.train_sampler(len(ds))
         return DataLoader(
@@ -293,6 +305,24 @@ class CTSegDataModule(pl.LightningDataModule):
             collate_fn=list_data_collate,
             persistent_workers=hp.num_workers > 0,
             drop_last=True,
+        )
+
+    def _slice_dataloader(self) -> DataLoader:
+        """Batches of slices over all training volumes, each batch once per scale (``data.slices``)."""
+        hp = self.hparams
+        ds = SliceDataset(self._train, hp.patch_size, self.slice_sizes)
+        volume_weights = self._train_weights if hp.source_fraction is not None else None
+        n_batches = hp.iterations_per_epoch // len(hp.scales)
+        sampler = WeightedRandomSampler(
+            ds.weights(hp.pos_fraction, volume_weights),
+            num_samples=n_batches * hp.batch_size,
+            replacement=True,
+        )
+        return DataLoader(
+            ds,
+            batch_sampler=RepeatedBatchSampler(sampler, hp.batch_size, len(hp.scales)),
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
         )
 
     def val_dataloader(self) -> DataLoader:

@@ -21,7 +21,6 @@ from monai.transforms import (
     Orientationd,
     RandCropByPosNegLabeld,
     RandFlipd,
-    Randomizable,
     RandScaleIntensityd,
     RandShiftIntensityd,
     Spacingd,
@@ -94,58 +93,5 @@ def train_patch_transforms(
             RandScaleIntensityd("image", factors=0.1, prob=0.5),
             RandShiftIntensityd("image", offsets=0.05, prob=0.5),
             EnsureTyped(keys, dtype=torch.float32, track_meta=False),
-        ]
-    )
-
-
-class RandSliced(Randomizable, MapTransform):
-    """Draw ``num_samples`` axial slices from a preprocessed (1, X, Y, Z) volume for 2D networks.
-
-    A slice holding lesion is drawn with probability ``lesion_fraction`` (when the volume has one), else a
-    lesion-free slice; each is resized to ``size`` (bilinear image, nearest label) and flipped left-right at
-    random. Seeded like every MONAI random transform, so runs are reproducible.
-    """
-
-    def __init__(
-        self, keys: KeysCollection, size: Sequence[int], num_samples: int, lesion_fraction: float = 0.5
-    ) -> None:
-        MapTransform.__init__(self, keys)
-        self.size = tuple(int(s) for s in size)
-        self.num_samples = num_samples
-        self.lesion_fraction = lesion_fraction
-
-    def randomize(self, data=None) -> None:  # draws happen per sample in __call__
-        pass
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> list[dict]:
-        d = dict(data)
-        label = torch.as_tensor(d["label"])
-        has = (label[0] > 0).flatten(0, 1).any(0)  # (Z,) slices holding lesion
-        lesion, free = torch.nonzero(has).flatten(), torch.nonzero(~has).flatten()
-        out = []
-        for _ in range(self.num_samples):
-            pool = lesion if len(lesion) and (not len(free) or self.R.rand() < self.lesion_fraction) else free
-            z = int(pool[self.R.randint(len(pool))])
-            flip = self.R.rand() < 0.5
-            sample = {}
-            for key in self.key_iterator(d):
-                sl = torch.as_tensor(d[key])[..., z].float().unsqueeze(0)  # (1, C, X, Y)
-                mode = "nearest" if key == "label" else "bilinear"
-                sl = torch.nn.functional.interpolate(
-                    sl, size=self.size, mode=mode, **({} if mode == "nearest" else {"align_corners": False})
-                )[0]
-                sample[key] = sl.flip(1) if flip else sl
-            out.append(sample)
-        return out
-
-
-def train_slice_transforms(size: Sequence[int], samples_per_volume: int, lesion_fraction: float) -> Compose:
-    """2D training slices (nCoVSegNet): lesion / lesion-free mix, resize, flips, intensity jitter."""
-    return Compose(
-        [
-            RandSliced(["image", "label"], size, samples_per_volume, lesion_fraction),
-            RandScaleIntensityd("image", factors=0.1, prob=0.5),
-            RandShiftIntensityd("image", offsets=0.05, prob=0.5),
-            EnsureTyped(["image", "label"], dtype=torch.float32, track_meta=False),
         ]
     )

@@ -11,6 +11,8 @@ declarations, never on guesses about parameter names.
   a [0, 1] CT (repeated to ``in_channels``); ``None`` feeds the CT as it is;
 - ``pretrained_backbone``: the name of a standard backbone under ``key_to_encoder[0]`` whose public weights load
   (``"resnet50"``: torchvision's parameter names), else ``None``;
+- ``head_stride``: the stride of the finest map the prediction is computed from (bilinearly upsampled to
+  the input size), which bounds the detail the network can represent (``evaluation.ceiling``);
 - ``tiny_kwargs``: the smallest working configuration (documentation, and what the generic tests build).
 """
 
@@ -28,6 +30,7 @@ class SegmentationNet(nn.Module):
     key_to_decoder: ClassVar[tuple[str, ...]] = ()
     key_to_head: ClassVar[tuple[str, ...]] = ()
     spatial_dims: ClassVar[int] = 3
+    head_stride: ClassVar[int] = 1
     pretrained_backbone: ClassVar[str | None] = None
     tiny_kwargs: ClassVar[dict[str, Any]] = {}
 

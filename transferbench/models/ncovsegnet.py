@@ -170,6 +170,7 @@ class NCoVSegNet(SegmentationNet):
     key_to_decoder = ("gca", "daf")
     key_to_head = ("heads.",)
     spatial_dims = 2
+    head_stride = 4  # the prediction comes from d1, at the backbone's stride-4 level
     pretrained_backbone = "resnet50"
     tiny_kwargs = {"width": 0.125, "layers": (1, 1, 1, 1)}
     num_classes = 2  # one lesion logit: background and lesion

@@ -40,6 +40,13 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
     return sum(p.numel() for p in module.parameters() if p.requires_grad), total
 
 
+def adjust_lr_factor(epoch: int, decay_epoch: int = 50, decay_rate: float = 0.1) -> float:
+    """The rate's factor in 0-based ``epoch`` under the authors' compounding ``adjust_lr``: their epoch
+    ``k = epoch + 1`` multiplies the current rate by ``decay_rate ** (k // decay_epoch)``, so the product
+    over epochs 1..k is ``decay_rate ** sum(j // decay_epoch)``."""
+    return decay_rate ** sum(j // decay_epoch for j in range(1, epoch + 2))
+
+
 class SegmentationModule(pl.LightningModule):
     """Dice + cross-entropy training with deep supervision, nnU-Net's optimiser by default.
 
@@ -47,12 +54,14 @@ class SegmentationModule(pl.LightningModule):
         net: the network (``class_path`` in configs), e.g. ``transferbench.models.UNet3D``.
         optimizer: ``sgd`` (Nesterov, momentum 0.99, as nnU-Net), ``adam`` or ``adamw``.
         lr, weight_decay, momentum: optimiser settings.
-        lr_schedule: ``poly`` (nnU-Net: (1 - step / total) ** 0.9), ``cosine`` or ``constant``.
+        lr_schedule: ``poly`` (nnU-Net: (1 - step / total) ** 0.9), ``cosine``, ``constant`` or ``adjust_lr``
+            (nCoVSegNet's ``adjust_lr``, per epoch: ``lr *= lr_decay_rate ** (epoch // lr_decay_epoch)`` on
+            the *current* rate, epochs counted from 1; it compounds, so the rate holds for
+            ``lr_decay_epoch - 1`` epochs and then falls by ``lr_decay_rate`` every epoch: with the authors'
+            50 and 0.1 about 49 effective epochs).
         roi_size: sliding-window size; the CLI links it to ``data.patch_size``.
         sw_batch_size, sw_overlap: sliding-window settings (Gaussian blending).
         nsd_tolerance_mm: NSD tolerance (3 mm for lesions, 1 mm for lungs in the benchmark).
-        scales: 2D networks: multi-scale training, each batch resized by one of these factors (rounded to
-            the network's stride), as nCoVSegNet's (0.75, 1.0, 1.25).
         strategy: the transfer strategy ``{name: ..., **args, pretrained: path(s)}`` (``transferbench
             strategies``), or the ``Strategy`` itself (the CLI builds it once per run); default ``scratch``.
             It may replace ``net`` (``hybrid``); its pretrained weights are loaded and parts frozen when
@@ -66,14 +75,15 @@ class SegmentationModule(pl.LightningModule):
         lr: float = 0.01,
         weight_decay: float = 3e-5,
         momentum: float = 0.99,
-        lr_schedule: Literal["poly", "cosine", "constant"] = "poly",
+        lr_schedule: Literal["poly", "cosine", "constant", "adjust_lr"] = "poly",
         poly_exponent: float = 0.9,
+        lr_decay_epoch: int = 50,
+        lr_decay_rate: float = 0.1,
         roi_size: tuple[int, ...] = (64, 64, 32),
         sw_batch_size: int = 2,
         sw_overlap: float = 0.5,
         nsd_tolerance_mm: float = 3.0,
         strategy: dict | None = None,
-        scales: tuple[float, ...] = (1.0,),
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "strategy"])
@@ -203,8 +213,7 @@ class SegmentationModule(pl.LightningModule):
     # -------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         image, label = batch["image"], batch["label"]
-        if self.spatial_dims == 2:
-            image, label = self._rescale(image, label)
+        if self.spatial_dims == 2:  # slices at one of the data's scales (``data.slices``)
             image = self.network_input(image)
         out = self.net(image)
         loss = self.criterion(out if isinstance(out, (list, tuple)) else [out], label)
@@ -217,18 +226,6 @@ class SegmentationModule(pl.LightningModule):
             batch_size=batch["image"].shape[0],
         )
         return loss
-
-    def _rescale(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Multi-scale training: the batch at one of ``scales`` (a multiple of the network's stride)."""
-        scales = self.hparams.scales
-        if len(scales) <= 1 and scales[0] == 1.0:
-            return image, label
-        factor = scales[int(torch.randint(len(scales), (1,)))]
-        size = [max(d, int(round(s * factor / d)) * d) for s, d in zip(image.shape[-2:], self.net.divisor)]
-        if list(image.shape[-2:]) == size:
-            return image, label
-        image = F.interpolate(image, size=size, mode="bilinear", align_corners=False)
-        return image, F.interpolate(label, size=size, mode="nearest")
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         pred = self.predict_logits(batch["image"]).argmax(1)
@@ -344,6 +341,11 @@ class SegmentationModule(pl.LightningModule):
             opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
         if hp.lr_schedule == "constant":
             return opt
+        if hp.lr_schedule == "adjust_lr":
+            sched = torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda epoch: adjust_lr_factor(epoch, hp.lr_decay_epoch, hp.lr_decay_rate)
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
         total = max(1, int(self.trainer.estimated_stepping_batches))
         if hp.lr_schedule == "poly":
             sched = torch.optim.lr_scheduler.LambdaLR(
