@@ -122,7 +122,9 @@ def initial_patch_size(patch_size: Sequence[int], ranges: Sequence[float]) -> tu
     half = np.array(patch_size, float) / 2
     corners = np.array(list(itertools.product(*[(-h, h) for h in half])))  # (8, 3)
     step = 1 if sum(1 for r in ranges if r) <= 1 else 3  # degrees; 21^3 triples for +-30 degrees on 3 axes
-    grids = [np.linspace(-r, r, 2 * math.ceil(math.degrees(r) / step) + 1) if r else np.zeros(1) for r in ranges]
+    grids = [
+        np.linspace(-r, r, 2 * math.ceil(math.degrees(r) / step) + 1) if r else np.zeros(1) for r in ranges
+    ]
     angles = [g.ravel() for g in np.meshgrid(*grids, indexing="ij")]
     rotated = np.einsum("nij,cj->nci", _rotations(*angles), corners)
     extent = np.maximum(half, np.abs(rotated).max((0, 1))) / INITIAL_PATCH_MIN_SCALE

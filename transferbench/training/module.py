@@ -30,6 +30,7 @@ from torch import nn
 
 from transferbench.data.io import load_nifti, read_array
 from transferbench.evaluation.metrics import METRIC_COLUMNS, case_metrics, dice_score
+from transferbench.models.base import SegmentationNet
 from transferbench.strategies import KeyReport, create_strategy
 from transferbench.strategies.transfer import keep_frozen_eval
 from transferbench.training.losses import NormalisedDeepSupervisionLoss, deep_supervision_loss
@@ -74,7 +75,7 @@ class SegmentationModule(pl.LightningModule):
 
     def __init__(
         self,
-        net: nn.Module,
+        net: SegmentationNet,
         optimizer: Literal["sgd", "adam", "adamw"] = "sgd",
         lr: float = 0.01,
         weight_decay: float = 3e-5,
