@@ -14,8 +14,7 @@ import warnings
 WARNINGS = [
     (UserWarning, r".*NvImgCodecPydicomReader.*", "MONAI: no GPU DICOM decoder; we read NIfTI only"),
     (FutureWarning, r".*always_return_as_numpy.*", "MONAI: its own get_edge_surface_distance passes it"),
-    (DeprecationWarning, r".*LeafSpec.*", "Lightning's pytree shim on torch >= 2.10"),
-    (UserWarning, r".*LeafSpec.*", "the same, as a UserWarning"),
+    (Warning, r".*isinstance\(treespec, LeafSpec\)`? is deprecated.*", "Lightning's pytree shim on new torch"),
     (UserWarning, r".*LightningCLI's args parameter is intended.*", "main() passes resolved arguments"),
 ]
 # (logger name, substring, why)

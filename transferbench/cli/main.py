@@ -21,12 +21,17 @@ Training (LightningCLI; --print_config, dotted overrides such as --trainer.max_e
 Sweeps and results:
   sweep --config SWEEP [--launcher local|submitit] [--jobs N] [--cluster local|debug|slurm] [--dry-run]
                                             plan, run (resumable) and aggregate a sweep (`synthetic` = default)
-  leaderboard RESULTS_DIR                   rebuild tables and figures from stored runs
+  leaderboard RESULTS_DIR [--external "LABEL=CSV"]
+                                            rebuild tables and figures from stored runs (+ an outside
+                                            method's per-case CSV from `evaluate` as a row with statistics)
   ceiling --config FILE [--root DIR] [--split test]
                                             DSC of the ground truth through a config's geometry (spacing,
                                             slice size, head stride): the most any network could score
   evaluate --pred DIR --ref DIR [--tolerance-mm 3] [--out per_case.csv] [--threshold T] [--label-map 255:1]
-                                            score a folder of NIfTI predictions against references
+           [--fold K | --cases A,B]         score a folder of NIfTI predictions against references (one
+                                            benchmark fold's test cases with --fold)
+  export nnunet --dataset NAME --root DIR --out DIR [--dataset-id 501] [--fold-scheme S] [--overwrite]
+                                            an nnU-Net v2 raw dataset + splits_final.json of the benchmark folds
 
 Data and registries:
   data prepare synthetic --out DIR          generate the synthetic multi-domain CT benchmark
@@ -225,10 +230,32 @@ def _leaderboard_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="transferbench leaderboard")
     parser.add_argument("results_dir")
     parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument(
+        "--external",
+        action="append",
+        default=[],
+        metavar="LABEL=CSV",
+        help="add an outside method's per-case results (`evaluate --out`) as a row; kept",
+    )
+    parser.add_argument("--external-model", default=None, help="the model leaderboard it joins")
+    parser.add_argument("--external-budget", type=int, default=None, help="its label budget (default: full)")
+    parser.add_argument("--external-fold", type=int, default=None, help="its fold (default: the CSV's)")
     args = parser.parse_args(argv)
     from transferbench.sweep.aggregate import aggregate
+    from transferbench.sweep.external import add_external
+    from transferbench.sweep.store import ResultsStore
 
     try:
+        for item in args.external:
+            label, sep, csv = item.rpartition("=")
+            if not sep or not label.strip():
+                parser.error(f"--external {item!r}: give LABEL=CSV, e.g. 'nnU-Net (external)=per_case.csv'")
+            info = ResultsStore(args.results_dir).read_plan()
+            entry = add_external(args.results_dir, label.strip(), csv, info, args.external_model,
+                                 args.external_budget, args.external_fold)  # fmt: skip
+            print(
+                f"external row {entry['label']!r}: {entry['model']}, n_train {entry['n_train']}, fold {entry['fold']}"
+            )
         board = aggregate(args.results_dir, figures=not args.no_figures)
     except (FileNotFoundError, TransferbenchError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -249,7 +276,14 @@ def _evaluate_main(argv: list[str]) -> int:
         "--threshold", type=float, default=None, help="binarise probability maps at this value"
     )
     parser.add_argument("--label-map", default=None, help="relabel predictions, e.g. 255:1 or 1:1,2:1")
+    pick = parser.add_mutually_exclusive_group()
+    pick.add_argument("--fold", type=int, default=None, help="score only this benchmark fold's test cases")
+    pick.add_argument("--cases", default=None, help="score only these cases (comma-separated ids)")
+    parser.add_argument(
+        "--fold-scheme", default="folds_4_train", help="with --fold: folds_4_train or folds_16_train"
+    )
     args = parser.parse_args(argv)
+    from transferbench.data.splits import covid_fold
     from transferbench.evaluation.evaluate import evaluate_folder
 
     try:
@@ -261,7 +295,11 @@ def _evaluate_main(argv: list[str]) -> int:
     except ValueError:
         parser.error(f"--label-map {args.label_map!r}: use FROM:TO pairs, e.g. 255:1")
     try:
-        result = evaluate_folder(args.pred, args.ref, args.tolerance_mm, args.out, args.threshold, mapping)
+        cases = covid_fold(args.fold, args.fold_scheme)["test"] if args.fold is not None else None
+        cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else cases
+        result = evaluate_folder(
+            args.pred, args.ref, args.tolerance_mm, args.out, args.threshold, mapping, cases, args.fold
+        )
     except TransferbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -277,6 +315,32 @@ def _evaluate_main(argv: list[str]) -> int:
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
     return 2 if result.problems else 0
+
+
+def _export_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transferbench export")
+    parser.add_argument("format", choices=["nnunet"])
+    parser.add_argument("--dataset", default="covid19_ct_seg", help="registered source (`data sources`)")
+    parser.add_argument("--root", required=True, help="data root holding the dataset folder")
+    parser.add_argument("--out", required=True, help="where Dataset<id>_<name>/ is written (nnUNet_raw)")
+    parser.add_argument("--dataset-id", type=int, default=501)
+    parser.add_argument("--fold-scheme", default="folds_4_train")
+    parser.add_argument("--label-mode", default="infection", help="COVID-19-CT-Seg: infection, lungs, ...")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    from transferbench.data.export import export_nnunet
+
+    try:
+        path = export_nnunet(args.dataset, args.root, args.out, args.dataset_id, args.fold_scheme,
+                             args.label_mode, args.overwrite)  # fmt: skip
+    except TransferbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    n = len(list((path / "imagesTr").iterdir()))
+    print(
+        f"wrote {path}: {n} cases, dataset.json, splits_final.json (copy it into nnUNet_preprocessed/{path.name}/)"
+    )
+    return 0
 
 
 def _ceiling_main(argv: list[str]) -> int:
@@ -348,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         return _evaluate_main(rest)
     if command == "ceiling":
         return _ceiling_main(rest)
+    if command == "export":
+        return _export_main(rest)
     if command == "models":
         from transferbench.models import MODELS
 
