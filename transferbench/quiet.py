@@ -14,7 +14,11 @@ import warnings
 WARNINGS = [
     (UserWarning, r".*NvImgCodecPydicomReader.*", "MONAI: no GPU DICOM decoder; we read NIfTI only"),
     (FutureWarning, r".*always_return_as_numpy.*", "MONAI: its own get_edge_surface_distance passes it"),
-    (Warning, r".*isinstance\(treespec, LeafSpec\)`? is deprecated.*", "Lightning's pytree shim on new torch"),
+    (
+        Warning,
+        r".*isinstance\(treespec, LeafSpec\)`? is deprecated.*",
+        "Lightning's pytree shim on new torch",
+    ),
     (UserWarning, r".*LightningCLI's args parameter is intended.*", "main() passes resolved arguments"),
 ]
 # (logger name, substring, why)

@@ -17,6 +17,7 @@ USAGE = """usage: transferbench COMMAND ...   (or python -m transferbench; trans
 
 Training (LightningCLI; --print_config, dotted overrides such as --trainer.max_epochs 5):
   fit|validate|test|predict --config FILE   FILE may be a path or a packaged config name (see `configs`)
+  predict -i DIR -o DIR --run RUN_DIR       masks for a folder of volumes with a trained run (nnU-Net style)
 
 Sweeps and results:
   sweep --config SWEEP [--launcher local|submitit] [--jobs N] [--cluster local|debug|slurm] [--dry-run]
@@ -317,6 +318,29 @@ def _evaluate_main(argv: list[str]) -> int:
     return 2 if result.problems else 0
 
 
+def _predict_folder_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transferbench predict")
+    parser.add_argument(
+        "-i", "--input", required=True, help="folder of NIfTI volumes (case.nii.gz or case_0000.nii.gz)"
+    )
+    parser.add_argument("-o", "--output", required=True, help="folder for the masks (<case>.nii.gz)")
+    parser.add_argument(
+        "--run", required=True, help="a run folder of `transferbench fit` (config + checkpoints)"
+    )
+    parser.add_argument("--checkpoint", default=None, help="default: the run's checkpoints/last.ckpt")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    args = parser.parse_args(argv)
+    from transferbench.training.predict_folder import predict_folder
+
+    try:
+        written = predict_folder(args.input, args.output, args.run, args.checkpoint, args.device)
+    except TransferbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} mask(s) to {args.output}")
+    return 0
+
+
 def _export_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="transferbench export")
     parser.add_argument("format", choices=["nnunet"])
@@ -389,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"transferbench {__version__}")
         return 0
+    if command == "predict" and any(a in ("-i", "--input", "--run") for a in rest):
+        return _predict_folder_main(rest)
     if command in LIGHTNING_COMMANDS:
         if any(a in ("-h", "--help") for a in rest):
             print(LIGHTNING_HELP.format(command=command))
