@@ -1,7 +1,7 @@
 """(f) nCoVSegNet vs the 3D U-Net on their CPU presets: training throughput and inference time per volume.
 
-Training: slices per second of nCoVSegNet (synthetic config: width 0.25, one bottleneck per stage, 64 x 64
-slices, batches of 8, multi-scale off so every step is alike) vs patches per second of UNet3D cpu_small
+Training: slices per second of nCoVSegNet (synthetic config: width 0.25, one bottleneck per stage, 192 x 160
+slices, batches of 2, multi-scale off so every step is alike) vs patches per second of UNet3D cpu_small
 (64 x 64 x 32 patches, batches of 2), each a full optimiser step on batches drawn by the DataModule.
 Inference: one preprocessed synthetic COVID-19 volume, slice by slice for nCoVSegNet, sliding window for
 the U-Net, as validation and test run them. Both measured in the same process, one after the other.
@@ -18,6 +18,7 @@ from transferbench.models import NCoVSegNet, UNet3D
 from transferbench.training.module import SegmentationModule
 
 WARMUP, STEPS, REPEATS = 3, 15, 3
+SLICE = (192, 160)  # the synthetic nCoVSegNet config's slice size
 
 
 def _train_rate(module: SegmentationModule, batches: list[dict]) -> float:
@@ -47,9 +48,9 @@ def run() -> dict:
     torch.manual_seed(0)
     n = WARMUP + STEPS
     unet_dm = datamodule(iterations_per_epoch=n, patch_size=(64, 64, 32), batch_size=1, samples_per_volume=2)
-    slice_dm = datamodule(iterations_per_epoch=n, patch_size=(64, 64), batch_size=1, samples_per_volume=8)
+    slice_dm = datamodule(iterations_per_epoch=n, patch_size=SLICE, batch_size=2, pos_fraction=None)
     unet = SegmentationModule(UNet3D("cpu_small"), roi_size=(64, 64, 32), sw_batch_size=4, sw_overlap=0.25)
-    ncov = SegmentationModule(NCoVSegNet(width=0.25, layers=(1, 1, 1, 1)), roi_size=(64, 64), sw_batch_size=4)
+    ncov = SegmentationModule(NCoVSegNet(width=0.25, layers=(1, 1, 1, 1)), roi_size=SLICE, sw_batch_size=4)
     unet.log = ncov.log = lambda *a, **k: None  # no Trainer attached
     patches = _train_rate(unet, list(unet_dm.train_dataloader()))
     slices = _train_rate(ncov, list(slice_dm.train_dataloader()))

@@ -9,6 +9,8 @@ warnings.filterwarnings("ignore")
 
 def main() -> None:
     from benchmarks import (
+        bench_ceiling,
+        bench_gpu,
         bench_loader,
         bench_memory,
         bench_models,
@@ -52,7 +54,7 @@ def main() -> None:
     )
     f = bench_models.run()
     print(
-        f"(f) models on CPU presets nCoVSegNet {f['ncov_slices_per_s']:.1f} slices/s (64x64) | UNet3D "
+        f"(f) models on CPU presets nCoVSegNet {f['ncov_slices_per_s']:.1f} slices/s (192x160) | UNet3D "
         f"{f['unet_patches_per_s']:.1f} patches/s (64x64x32); inference per volume {tuple(f['volume_shape'])}: "
         f"nCoVSegNet {f['ncov_infer_s']:.2f} s | UNet3D {f['unet_infer_s']:.2f} s "
         f"(ratio {f['unet_infer_s'] / f['ncov_infer_s']:.2f}x)",
@@ -71,6 +73,28 @@ def main() -> None:
         f"{h['channels_last_s'] * 1e3:.0f} ms | ratio {h['ratio']:.2f}x",
         flush=True,
     )
+    i = bench_ceiling.run()
+    print(
+        "(i) ground-truth ceiling  DSC of the reference through each geometry, synthetic test cases (mean / min): "
+        + " | ".join(f"{k} {m:.3f} / {lo:.3f}" for k, (m, lo) in i.items())
+        + " (nCoVSegNet target >= 0.9)",
+        flush=True,
+    )
+    j = bench_gpu.run()
+    if j is None:
+        print(
+            "(j) GPU benchmark         skipped: no CUDA device (run `make bench` on a GPU machine)",
+            flush=True,
+        )
+    else:
+        print(
+            f"(j) GPU benchmark         {j['device']}, UNet3D benchmark preset {j['patch']} bf16, batch "
+            f"{j['batch']}: {j['no_loading_patches_per_s']:.1f} patches/s without data loading (GPU busy "
+            f"{100 * j['no_loading_busy']:.0f}%) | {j['loading_patches_per_s']:.1f} patches/s with the nnunet "
+            f"pipeline's loader, {j['workers']} workers (GPU busy {100 * j['loading_busy']:.0f}%) | ratio "
+            f"{j['loading_patches_per_s'] / j['no_loading_patches_per_s']:.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

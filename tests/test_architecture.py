@@ -25,6 +25,7 @@ LAYERS = [
         "configs",
         "sweeps",
         "resources",
+        "quiet",
     },
     {"data"},
     {"models"},

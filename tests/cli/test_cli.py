@@ -289,3 +289,43 @@ def test_version_and_python_dash_m(capsys):
         [sys.executable, "-m", "transferbench", "--version"], capture_output=True, text=True
     )
     assert done.returncode == 0 and done.stdout.strip() == f"transferbench {__version__}"
+
+
+def test_fit_help_is_short_and_the_full_list_readable(capsys):
+    assert main(["fit", "--help"]) == 0
+    short = capsys.readouterr().out
+    assert len(short.splitlines()) < 40 and "--help-full" in short and "--strategy.key_map" in short
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--help-full"])
+    assert exit_info.value.code == 0
+    full = capsys.readouterr().out
+    assert "--data.pipeline" in full and "--model.lr_schedule" in full
+    assert "torch.nn.Module," not in full  # the network's type is SegmentationNet: no list of every module
+    assert len(full.splitlines()) < 1000 and "--optimizer" not in full
+
+
+def test_lightning_optimizer_flags_are_refused_with_a_hint(capsys):
+    code = main(["fit", "--config", "synthetic_unet3d", "--optimizer", "Adam", "--trainer.logger", "false"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--optimizer: not taken" in err and "--model.optimizer" in err
+    assert main(["fit", "--config", "synthetic_unet3d", "--lr_scheduler.class_path=StepLR"]) == 2
+
+
+def test_known_upstream_warnings_are_filtered_in_one_place():
+    import logging
+    import warnings
+
+    from transferbench.quiet import quiet_upstream
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_upstream()  # its filters go in front of "always"
+        warnings.warn("NvImgCodecPydicomReader: decoder plugin did not register", UserWarning)
+        warnings.warn("always_return_as_numpy has been deprecated", FutureWarning)
+        warnings.warn("something else", UserWarning)
+    assert [str(w.message) for w in caught] == ["something else"]
+    record = logging.LogRecord(
+        "pytorch_lightning.utilities.rank_zero", logging.INFO, "", 0, "try litlogger", (), None
+    )
+    assert not logging.getLogger("pytorch_lightning.utilities.rank_zero").filter(record)

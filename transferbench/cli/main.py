@@ -17,16 +17,22 @@ USAGE = """usage: transferbench COMMAND ...   (or python -m transferbench; trans
 
 Training (LightningCLI; --print_config, dotted overrides such as --trainer.max_epochs 5):
   fit|validate|test|predict --config FILE   FILE may be a path or a packaged config name (see `configs`)
+  predict -i DIR -o DIR --run RUN_DIR       masks for a folder of volumes with a trained run (nnU-Net style)
 
 Sweeps and results:
   sweep --config SWEEP [--launcher local|submitit] [--jobs N] [--cluster local|debug|slurm] [--dry-run]
                                             plan, run (resumable) and aggregate a sweep (`synthetic` = default)
-  leaderboard RESULTS_DIR                   rebuild tables and figures from stored runs
+  leaderboard RESULTS_DIR [--external "LABEL=CSV"]
+                                            rebuild tables and figures from stored runs (+ an outside
+                                            method's per-case CSV from `evaluate` as a row with statistics)
   ceiling --config FILE [--root DIR] [--split test]
                                             DSC of the ground truth through a config's geometry (spacing,
                                             slice size, head stride): the most any network could score
   evaluate --pred DIR --ref DIR [--tolerance-mm 3] [--out per_case.csv] [--threshold T] [--label-map 255:1]
-                                            score a folder of NIfTI predictions against references
+           [--fold K | --cases A,B]         score a folder of NIfTI predictions against references (one
+                                            benchmark fold's test cases with --fold)
+  export nnunet --dataset NAME --root DIR --out DIR [--dataset-id 501] [--fold-scheme S] [--overwrite]
+                                            an nnU-Net v2 raw dataset + splits_final.json of the benchmark folds
 
 Data and registries:
   data prepare synthetic --out DIR          generate the synthetic multi-domain CT benchmark
@@ -40,6 +46,33 @@ Data and registries:
   models                                    registered networks
   strategies                                registered transfer strategies
   configs                                   packaged example configs
+"""
+
+
+LIGHTNING_HELP = """usage: transferbench {command} --config FILE [--section.key VALUE ...]
+
+FILE: a YAML config or a packaged name (`transferbench configs`); any key can be overridden with a dotted
+flag, e.g. --trainer.max_epochs 5. --print_config prints the resolved config and stops.
+
+Most used:
+  --data.root DIR                 data root (the synthetic benchmark is generated there on first use)
+  --data.dataset NAME             a registered source (`transferbench data sources`); COVID-19 by default
+  --data.fold K                   benchmark fold 0-4;   --data.train_cases N   label budget (nested subsets)
+  --data.patch_size [X, Y, Z]     3D patch (two values: 2D slices);   --data.pipeline default|nnunet
+  --data.target_spacing [X, Y, Z] mm; null: nnU-Net's rule on the training cases' fingerprint
+  --model.net.class_path NAME     unet3d | ncovsegnet | a SegmentationNet import path (`transferbench models`)
+  --model.net.init_args.preset P  UNet3D: benchmark | cpu_small | tiny
+  --model.optimizer sgd|adam|adamw  --model.lr LR  --model.lr_schedule poly|cosine|constant|adjust_lr
+  --model.test_mirror_axes [0, 1, 2]   test-time mirroring (nnU-Net)
+  --strategy.name NAME            transfer strategy (`transferbench strategies`), with --strategy.sources,
+                                  --strategy.pretrained PATH, --strategy.key_map {{old.: new.}}
+  --trainer.max_epochs N  --trainer.accelerator cpu|gpu  --trainer.devices N  --trainer.precision bf16-mixed
+  --trainer.default_root_dir DIR  the run folder (config, checkpoints, logs, per-case results)
+  --ckpt_path PATH                resume a fit (or test / predict these weights)
+  --overwrite true                fit: replace a previous run in the run folder
+  --save_predictions true         also write test predictions as NIfTI
+
+Every option with its type and default: transferbench {command} --help-full
 """
 
 
@@ -198,10 +231,32 @@ def _leaderboard_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="transferbench leaderboard")
     parser.add_argument("results_dir")
     parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument(
+        "--external",
+        action="append",
+        default=[],
+        metavar="LABEL=CSV",
+        help="add an outside method's per-case results (`evaluate --out`) as a row; kept",
+    )
+    parser.add_argument("--external-model", default=None, help="the model leaderboard it joins")
+    parser.add_argument("--external-budget", type=int, default=None, help="its label budget (default: full)")
+    parser.add_argument("--external-fold", type=int, default=None, help="its fold (default: the CSV's)")
     args = parser.parse_args(argv)
     from transferbench.sweep.aggregate import aggregate
+    from transferbench.sweep.external import add_external
+    from transferbench.sweep.store import ResultsStore
 
     try:
+        for item in args.external:
+            label, sep, csv = item.rpartition("=")
+            if not sep or not label.strip():
+                parser.error(f"--external {item!r}: give LABEL=CSV, e.g. 'nnU-Net (external)=per_case.csv'")
+            info = ResultsStore(args.results_dir).read_plan()
+            entry = add_external(args.results_dir, label.strip(), csv, info, args.external_model,
+                                 args.external_budget, args.external_fold)  # fmt: skip
+            print(
+                f"external row {entry['label']!r}: {entry['model']}, n_train {entry['n_train']}, fold {entry['fold']}"
+            )
         board = aggregate(args.results_dir, figures=not args.no_figures)
     except (FileNotFoundError, TransferbenchError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -222,7 +277,14 @@ def _evaluate_main(argv: list[str]) -> int:
         "--threshold", type=float, default=None, help="binarise probability maps at this value"
     )
     parser.add_argument("--label-map", default=None, help="relabel predictions, e.g. 255:1 or 1:1,2:1")
+    pick = parser.add_mutually_exclusive_group()
+    pick.add_argument("--fold", type=int, default=None, help="score only this benchmark fold's test cases")
+    pick.add_argument("--cases", default=None, help="score only these cases (comma-separated ids)")
+    parser.add_argument(
+        "--fold-scheme", default="folds_4_train", help="with --fold: folds_4_train or folds_16_train"
+    )
     args = parser.parse_args(argv)
+    from transferbench.data.splits import covid_fold
     from transferbench.evaluation.evaluate import evaluate_folder
 
     try:
@@ -234,7 +296,11 @@ def _evaluate_main(argv: list[str]) -> int:
     except ValueError:
         parser.error(f"--label-map {args.label_map!r}: use FROM:TO pairs, e.g. 255:1")
     try:
-        result = evaluate_folder(args.pred, args.ref, args.tolerance_mm, args.out, args.threshold, mapping)
+        cases = covid_fold(args.fold, args.fold_scheme)["test"] if args.fold is not None else None
+        cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else cases
+        result = evaluate_folder(
+            args.pred, args.ref, args.tolerance_mm, args.out, args.threshold, mapping, cases, args.fold
+        )
     except TransferbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -250,6 +316,55 @@ def _evaluate_main(argv: list[str]) -> int:
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
     return 2 if result.problems else 0
+
+
+def _predict_folder_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transferbench predict")
+    parser.add_argument(
+        "-i", "--input", required=True, help="folder of NIfTI volumes (case.nii.gz or case_0000.nii.gz)"
+    )
+    parser.add_argument("-o", "--output", required=True, help="folder for the masks (<case>.nii.gz)")
+    parser.add_argument(
+        "--run", required=True, help="a run folder of `transferbench fit` (config + checkpoints)"
+    )
+    parser.add_argument("--checkpoint", default=None, help="default: the run's checkpoints/last.ckpt")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    args = parser.parse_args(argv)
+    from transferbench.training.predict_folder import predict_folder
+
+    try:
+        written = predict_folder(args.input, args.output, args.run, args.checkpoint, args.device)
+    except TransferbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} mask(s) to {args.output}")
+    return 0
+
+
+def _export_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transferbench export")
+    parser.add_argument("format", choices=["nnunet"])
+    parser.add_argument("--dataset", default="covid19_ct_seg", help="registered source (`data sources`)")
+    parser.add_argument("--root", required=True, help="data root holding the dataset folder")
+    parser.add_argument("--out", required=True, help="where Dataset<id>_<name>/ is written (nnUNet_raw)")
+    parser.add_argument("--dataset-id", type=int, default=501)
+    parser.add_argument("--fold-scheme", default="folds_4_train")
+    parser.add_argument("--label-mode", default="infection", help="COVID-19-CT-Seg: infection, lungs, ...")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    from transferbench.data.export import export_nnunet
+
+    try:
+        path = export_nnunet(args.dataset, args.root, args.out, args.dataset_id, args.fold_scheme,
+                             args.label_mode, args.overwrite)  # fmt: skip
+    except TransferbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    n = len(list((path / "imagesTr").iterdir()))
+    print(
+        f"wrote {path}: {n} cases, dataset.json, splits_final.json (copy it into nnUNet_preprocessed/{path.name}/)"
+    )
+    return 0
 
 
 def _ceiling_main(argv: list[str]) -> int:
@@ -285,6 +400,9 @@ def _ceiling_main(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from transferbench.quiet import quiet_upstream
+
+    quiet_upstream()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -295,7 +413,13 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"transferbench {__version__}")
         return 0
+    if command == "predict" and any(a in ("-i", "--input", "--run") for a in rest):
+        return _predict_folder_main(rest)
     if command in LIGHTNING_COMMANDS:
+        if any(a in ("-h", "--help") for a in rest):
+            print(LIGHTNING_HELP.format(command=command))
+            return 0
+        rest = ["--help" if a == "--help-full" else a for a in rest]
         from transferbench.training.cli import run_lightning
 
         try:
@@ -314,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         return _evaluate_main(rest)
     if command == "ceiling":
         return _ceiling_main(rest)
+    if command == "export":
+        return _export_main(rest)
     if command == "models":
         from transferbench.models import MODELS
 

@@ -6,13 +6,15 @@ from typing import Literal
 
 import pytorch_lightning as pl
 from monai.data import DataLoader, Dataset, list_data_collate
+from monai.transforms import Compose
 from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 
+from transferbench.data import nnunet
 from transferbench.data.cache import PreprocessedCache, default_cache_dir
 from transferbench.data.fingerprint import dataset_fingerprint
 from transferbench.data.io import inspect_pair_once
-from transferbench.data.slices import RepeatedBatchSampler, SliceDataset, multiscale_sizes
+from transferbench.data.slices import SliceDataset, multiscale_sizes, slice_dataloader
 from transferbench.data.sources import Case, Source, create_source
 from transferbench.data.splits import covid_fold, label_budget, source_split
 from transferbench.data.synthetic import is_prepared, prepare_synthetic
@@ -50,8 +52,8 @@ class CTSegDataModule(pl.LightningDataModule):
             every training case with equal probability.
         label_merge: when ``dataset`` pools several sources: ``merged`` (every lesion is class 1) or
             ``per_source`` (source ``i`` of the list is class ``i + 1``).
-        target_spacing: resampling spacing in mm, (x, y, z) in RAS; ``None`` takes the median spacing of
-            the dataset's training cases from its fingerprint (nnU-Net's choice).
+        target_spacing: resampling spacing in mm, (x, y, z) in RAS; ``None`` takes nnU-Net's choice from the
+            fingerprint of the dataset's training cases (the median spacing, with its anisotropy rule).
         patch_size: training patch and sliding-window size (x, y, z) in voxels; two values (x, y) train a
             2D network on axial slices resized to that size (nCoVSegNet, ``data.slices``), tested slice by
             slice.
@@ -63,6 +65,10 @@ class CTSegDataModule(pl.LightningDataModule):
             (sizes from ``multiscale_sizes``), one optimiser step each, as the authors train.
         iterations_per_epoch: optimiser steps per epoch (nnU-Net style fixed-length epochs); with several
             ``scales`` a multiple of their number (``iterations_per_epoch / len(scales)`` batches drawn).
+        pipeline: ``default`` (the HU window to [0, 1], flips and intensity jitter: the CPU benchmark) or
+            ``nnunet`` (nnU-Net v2's CT normalisation from the training set's fingerprint and its augmentation,
+            ``data.nnunet``; 3D patches only). Each training phase normalises with the fingerprint of its own
+            training cases; the properties travel in the checkpoint (``state_dict``).
         prepare_synthetic: generate the synthetic benchmark into ``root`` if it is not there yet.
     """
 
@@ -92,6 +98,7 @@ class CTSegDataModule(pl.LightningDataModule):
         cache_dir: str | None = None,
         prepare_synthetic: bool = False,
         synthetic_seed: int = 0,
+        pipeline: Literal["default", "nnunet"] = "default",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -123,6 +130,7 @@ class CTSegDataModule(pl.LightningDataModule):
         self._val: list[dict] = []
         self._inference_transform = None
         self._spacing: tuple[float, float, float] | None = None
+        self._intensity: dict[str, float] | None = None
 
     def _check_training_data(self) -> None:
         """What the training data options must satisfy together (one clear error each)."""
@@ -137,6 +145,8 @@ class CTSegDataModule(pl.LightningDataModule):
                 raise DataError(f"pooling sources needs one lesion class each; {binary} have more")
         if len(hp.patch_size) == 3 and (hp.pos_fraction is None or tuple(hp.scales) != (1.0,)):
             raise DataError("3D patches need a data.pos_fraction and take no data.scales (2D slices only)")
+        if hp.pipeline == "nnunet" and len(hp.patch_size) != 3:
+            raise DataError("data.pipeline nnunet is nnU-Net's 3D pipeline: give a 3D data.patch_size")
         if hp.iterations_per_epoch % len(hp.scales):
             raise DataError(
                 f"data.iterations_per_epoch {hp.iterations_per_epoch} must be a multiple of the "
@@ -215,14 +225,16 @@ class CTSegDataModule(pl.LightningDataModule):
 
     @property
     def target_spacing(self) -> tuple[float, float, float]:
-        """The configured spacing, or the fingerprint's median spacing when the config leaves it unset."""
+        """The configured spacing, or nnU-Net's choice from the fingerprint when the config leaves it unset
+        (the median; for anisotropic data the coarse axis's 10th percentile: ``fingerprint.target_spacing``)."""
         if self.hparams.target_spacing is not None:
             return tuple(float(v) for v in self.hparams.target_spacing)
         if self._spacing is None:
             fp = self.fingerprint()
-            self._spacing = tuple(round(v, 3) for v in fp["median_spacing"])
+            self._spacing = tuple(round(v, 3) for v in fp["target_spacing"])
+            rule = "median" if fp["target_spacing"] == fp["median_spacing"] else "anisotropic (nnU-Net rule)"
             rank_zero_info(
-                f"[data] target spacing {self._spacing} mm: median spacing of {fp['source']} "
+                f"[data] target spacing {self._spacing} mm: {rule} spacing of {fp['source']} "
                 f"({fp['n_cases']} training cases, fingerprint in {self.cache_dir}/fingerprints)"
             )
         return self._spacing
@@ -251,11 +263,29 @@ class CTSegDataModule(pl.LightningDataModule):
                 "full report):\n" + "\n".join(f"  - {path}: {msg}" for path, msg in sorted(problems))
             )
         cache = PreprocessedCache(self.cache_dir, self.target_spacing)
+        if self.hparams.pipeline == "nnunet" and self._intensity is None:
+            self._intensity = nnunet.intensity_properties(self.fingerprint())
+            rank_zero_info(f"[data] nnU-Net CT normalisation (HU): {self._intensity}")
         if stage in (None, "fit"):
             self._train = self._load_all(cache, self.cases["train"])
             self._train_weights = self.sampling_weights(self.cases["train"])
         if stage in (None, "fit", "validate"):
-            self._val = self._load_all(cache, self.cases["val"])
+            norm = self.hparams.pipeline == "nnunet"  # whole volumes as the network sees them
+            self._val = [
+                {**v, "image": nnunet.ct_normalise(v["image"], self._intensity)} if norm else v
+                for v in self._load_all(cache, self.cases["val"])
+            ]
+
+    def state_dict(self) -> dict:
+        """Saved in checkpoints: what a later prediction must preprocess with (the spacing and intensities
+        chosen from this run's training data)."""
+        fixed = self.hparams.target_spacing
+        return {"target_spacing": self._spacing or fixed, "intensity_properties": self._intensity}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("target_spacing") is not None and self.hparams.target_spacing is None:
+            self._spacing = tuple(state["target_spacing"])
+        self._intensity = state.get("intensity_properties") or self._intensity
 
     def _load_all(self, cache: PreprocessedCache, cases: list[Case]) -> list[dict]:
         """Preprocess (or read from the cache) every case; every failing case is named in one error."""
@@ -292,9 +322,13 @@ class CTSegDataModule(pl.LightningDataModule):
         hp = self.hparams
         if len(hp.patch_size) == 2:
             return self._slice_dataloader()
+        args = (hp.patch_size, hp.samples_per_volume, hp.pos_fraction)
+        nnu = hp.pipeline == "nnunet"
         ds = Dataset(
             self._train,
-            transform=train_patch_transforms(hp.patch_size, hp.samples_per_volume, hp.pos_fraction),
+            transform=nnunet.nnunet_train_transforms(*args, self._intensity)
+            if nnu
+            else train_patch_transforms(*args),
         )
         sampler = self.train_sampler(len(ds))
         return DataLoader(
@@ -310,19 +344,14 @@ class CTSegDataModule(pl.LightningDataModule):
     def _slice_dataloader(self) -> DataLoader:
         """Batches of slices over all training volumes, each batch once per scale (``data.slices``)."""
         hp = self.hparams
-        ds = SliceDataset(self._train, hp.patch_size, self.slice_sizes)
-        volume_weights = self._train_weights if hp.source_fraction is not None else None
-        n_batches = hp.iterations_per_epoch // len(hp.scales)
-        sampler = WeightedRandomSampler(
-            ds.weights(hp.pos_fraction, volume_weights),
-            num_samples=n_batches * hp.batch_size,
-            replacement=True,
-        )
-        return DataLoader(
-            ds,
-            batch_sampler=RepeatedBatchSampler(sampler, hp.batch_size, len(hp.scales)),
-            num_workers=hp.num_workers,
-            persistent_workers=hp.num_workers > 0,
+        return slice_dataloader(
+            SliceDataset(self._train, hp.patch_size, self.slice_sizes),
+            hp.batch_size,
+            hp.iterations_per_epoch // len(hp.scales),
+            len(hp.scales),
+            hp.pos_fraction,
+            self._train_weights if hp.source_fraction is not None else None,
+            hp.num_workers,
         )
 
     def val_dataloader(self) -> DataLoader:
@@ -346,7 +375,12 @@ class CTSegDataModule(pl.LightningDataModule):
         One instance per DataModule: MONAI inverts only with the very transform objects that were applied.
         """
         if self._inference_transform is None:
-            self._inference_transform = preprocess_transforms(self.target_spacing, keys=("image",))
+            pre = preprocess_transforms(self.target_spacing, keys=("image",))
+            if self.hparams.pipeline == "nnunet":
+                if self._intensity is None:
+                    self._intensity = nnunet.intensity_properties(self.fingerprint())
+                pre = Compose([*pre.transforms, nnunet.NNUNetCTNormalized("image", self._intensity)])
+            self._inference_transform = pre
         return self._inference_transform
 
     def test_dataloader(self) -> DataLoader:

@@ -1,7 +1,8 @@
 """Dataset fingerprint, as nnU-Net computes one: spacings, shapes, foreground intensities, class ratios.
 
 Stored beside the preprocessed cache (keyed by the files' identity, so a changed dataset gets a new one) and
-used to choose the target spacing (the median, in RAS axes) when a config does not fix it.
+used to choose the target spacing (``target_spacing``: nnU-Net's rule, in RAS axes) when a config does not
+fix it, and the CT normalisation of the ``nnunet`` pipeline (``foreground_intensity_hu``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from transferbench.data.io import load_nifti, read_array
 from transferbench.data.sources import Case
 from transferbench.files import atomic_write_text
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
+ANISO_THRESHOLD = 3.0  # nnU-Net's nnunetv2.configuration.ANISO_THRESHOLD
 SAMPLES_PER_CASE = 10_000  # foreground voxels sampled per case for the intensity statistics (nnU-Net's 10k)
 
 
@@ -66,7 +68,10 @@ def compute_fingerprint(source: str, cases: list[Case], seed: int = 0) -> dict:
         "version": FINGERPRINT_VERSION,
         "source": source,
         "n_cases": len(cases),
+        "spacings": [[float(v) for v in row] for row in spacings],
+        "shapes": [[int(v) for v in row] for row in shapes],
         "median_spacing": [float(v) for v in np.median(spacings, axis=0)] if stats else None,
+        "target_spacing": target_spacing(spacings, shapes) if stats else None,
         "spacing_min": [float(v) for v in spacings.min(axis=0)] if stats else None,
         "spacing_max": [float(v) for v in spacings.max(axis=0)] if stats else None,
         "median_shape": [int(v) for v in np.median(shapes, axis=0)] if stats else None,
@@ -80,6 +85,29 @@ def compute_fingerprint(source: str, cases: list[Case], seed: int = 0) -> dict:
         "class_ratios": {str(v): totals[v] / n_voxels for v in sorted(totals)},
         "cases_without_foreground": int(sum(1 for s in stats if s["sample"].size == 0)),
     }
+
+
+def target_spacing(
+    spacings: np.ndarray, shapes: np.ndarray, threshold: float = ANISO_THRESHOLD
+) -> list[float]:
+    """nnU-Net v2's full-resolution target spacing (``determine_fullres_target_spacing``): the median per
+    axis, except when the coarsest axis is over ``threshold`` x coarser than the others *and* has over
+    ``threshold`` x fewer voxels: then that axis takes the 10th percentile of its spacings, but never finer
+    than the other axes. Deviation: nnU-Net's sizes are the shapes after its nonzero crop; here the stored
+    shapes (the body crop happens after resampling)."""
+    spacings, shapes = np.asarray(spacings, float), np.asarray(shapes, float)
+    target = np.percentile(spacings, 50, axis=0)
+    size = np.percentile(shapes, 50, axis=0)
+    worst = int(np.argmax(target))
+    others = [i for i in range(len(target)) if i != worst]
+    aniso_spacing = target[worst] > threshold * max(target[i] for i in others)
+    aniso_voxels = size[worst] * threshold < min(size[i] for i in others)
+    if aniso_spacing and aniso_voxels:
+        value = float(np.percentile(spacings[:, worst], 10))
+        if value < max(target[i] for i in others):
+            value = max(max(target[i] for i in others), value) + 1e-5
+        target[worst] = value
+    return [float(v) for v in target]
 
 
 def _key(cases: list[Case]) -> str:

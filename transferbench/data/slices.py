@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
 
 from transferbench.errors import DataError
 
@@ -128,3 +128,24 @@ class RepeatedBatchSampler(Sampler):
 
     def __len__(self) -> int:
         return len(self.sampler) // self.batch_size * self.n_scales
+
+
+def slice_dataloader(
+    ds: SliceDataset,
+    batch_size: int,
+    n_batches: int,
+    n_scales: int,
+    lesion_fraction: float | None,
+    volume_weights: Sequence[float] | None = None,
+    num_workers: int = 0,
+) -> DataLoader:
+    """``n_batches`` batches of slices drawn over all of ``ds`` (with replacement), each once per scale."""
+    sampler = WeightedRandomSampler(
+        ds.weights(lesion_fraction, volume_weights), num_samples=n_batches * batch_size, replacement=True
+    )
+    return DataLoader(
+        ds,
+        batch_sampler=RepeatedBatchSampler(sampler, batch_size, n_scales),
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )

@@ -101,10 +101,24 @@ def evaluate_folder(
     out: str | Path | None = None,
     threshold: float | None = None,
     label_map: dict[int, int] | None = None,
+    cases: list[str] | None = None,
+    fold: int | None = None,
 ) -> Evaluation:
-    """Score every prediction that has a reference; the CSV (``out``) holds every good case."""
+    """Score every prediction that has a reference; the CSV (``out``) holds every good case.
+
+    ``cases``: score only these (e.g. one benchmark fold's test cases, ``evaluate --fold K``); each must have
+    a reference, and predictions of other cases are left aside. ``fold`` is recorded as a column.
+    """
     problems: list[str] = []
     preds, refs = _by_case(Path(pred_dir), problems), _by_case(Path(ref_dir), problems)
+    if cases is not None:
+        unknown = sorted(set(cases) - set(refs))
+        if unknown:
+            raise DataError(
+                f"{ref_dir}: no reference for {len(unknown)} selected case(s): {', '.join(unknown)}"
+            )
+        refs = {c: refs[c] for c in cases}
+        preds = {c: p for c, p in preds.items() if c in refs}
     missing = sorted(set(refs) - set(preds))
     if missing:
         problems.append(
@@ -135,6 +149,8 @@ def evaluate_folder(
                          **case_metrics(pred == cls, arrays[case] == cls, spacing, tolerance_mm)})  # fmt: skip
     columns = ["case", "class", "dsc", "nsd", "hd95_mm", "gt_ml", "pred_ml"]
     df = pd.DataFrame(rows, columns=columns).rename(columns={"nsd": f"nsd_{tolerance_mm:g}mm"})
+    if fold is not None:
+        df.insert(0, "fold", fold)
     if out is not None:
         atomic_write_text(Path(out), df.to_csv(index=False))
     return Evaluation(df, problems)

@@ -81,6 +81,8 @@ class Strategy:
         sources: the source datasets (registered names) the strategy transfers from.
         pretrained: checkpoint path(s), one per entry of ``needs()``, in that order.
         chain: earlier pretraining stages of the source model (e.g. ``[imagenet]``).
+        key_map: prefix renames applied to checkpoint keys before matching (``{"swinViT.": "encoder."}``),
+            for weights saved by other tools; ``module.`` / ``_orig_mod.`` prefixes are always stripped.
     """
 
     name: ClassVar[str] = ""
@@ -90,6 +92,7 @@ class Strategy:
     sources: list[str] = field(default_factory=list)
     pretrained: str | list[str] | None = None
     chain: list[str] = field(default_factory=list)
+    key_map: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.sources, str):
@@ -182,8 +185,9 @@ class Strategy:
         dst = prefixes(net, target_attr)[0] if target_attr else ""
         required = tuple(p for a in required_attrs for p in prefixes(net, a))
         return transfer_weights(
-            net, state, part=part, checkpoint=path, source_prefix=src, target_prefix=dst, required=required
-        )
+            net, state, part=part, checkpoint=path, source_prefix=src, target_prefix=dst, required=required,
+            key_map=self.key_map,
+        )  # fmt: skip
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy")

@@ -19,6 +19,39 @@ from torch import nn
 from transferbench.errors import TransferError
 
 LIGHTNING_NET_PREFIX = "net."
+# prefixes that wrappers add to every key: DistributedDataParallel / DataParallel, torch.compile
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def normalise_keys(
+    state: dict[str, torch.Tensor], key_map: dict[str, str] | None = None
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Keys of a checkpoint saved by other tools, made comparable to ours; returns (state, what was done).
+
+    Wrapper prefixes (``module.``, ``_orig_mod.``, nested too) are stripped from the front of every key.
+    ``key_map`` then renames by prefix, first match wins, in the order given (``{"swinViT.": "encoder."}``;
+    ``{"model.": ""}`` drops a prefix): the way MONAI networks and self-supervised checkpoints meet the
+    declared ``key_to_encoder`` of ours. Every change is counted in the returned notes (the key report).
+    """
+    counts: dict[str, int] = {}
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        new = key
+        while new.startswith(WRAPPER_PREFIXES):
+            prefix = next(p for p in WRAPPER_PREFIXES if new.startswith(p))
+            counts[f"{prefix} stripped"] = counts.get(f"{prefix} stripped", 0) + 1
+            new = new[len(prefix) :]
+        for old, repl in (key_map or {}).items():
+            if new.startswith(old):
+                counts[f"{old} -> {repl or '(nothing)'}"] = (
+                    counts.get(f"{old} -> {repl or '(nothing)'}", 0) + 1
+                )
+                new = repl + new[len(old) :]
+                break
+        if new in out:
+            raise TransferError(f"two checkpoint keys become {new!r} after renaming ({key!r} is the second)")
+        out[new] = value
+    return out, [f"{what} ({n} keys)" for what, n in counts.items()]
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -66,6 +99,7 @@ class KeyReport:
     mismatched: list[tuple[str, list[int], list[int]]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     loaded_params: int = 0
+    renamed: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         src = f"{self.source_prefix}*" if self.source_prefix else "*"
@@ -74,6 +108,7 @@ class KeyReport:
             f"[transfer] {self.part}: {dst} <- {src} of {self.checkpoint}: loaded {len(self.loaded)} tensors "
             f"({self.loaded_params:,} params), missing {len(self.missing)}, unexpected {len(self.unexpected)}, "
             f"shape-mismatched {len(self.mismatched)}, not transferred {len(self.skipped)}"
+            + (f"; keys renamed: {', '.join(self.renamed)}" if self.renamed else "")
         )
 
     def to_dict(self) -> dict:
@@ -90,14 +125,17 @@ def transfer_weights(
     target_prefix: str = "",
     required: Sequence[str] = (),
     exempt: Sequence[str] = (),
+    key_map: dict[str, str] | None = None,
 ) -> KeyReport:
     """Copy ``state[source_prefix + k]`` into ``net``'s ``target_prefix + k`` wherever names and shapes match.
 
     ``required``: target key prefixes that must load completely (every tensor present with the same shape),
     otherwise ``TransferError`` lists the offending keys and nothing is copied. ``exempt``: substrings of
-    required keys that may stay fresh (the ECA convs a torchvision ResNet-50 file cannot hold).
+    required keys that may stay fresh (the ECA convs a torchvision ResNet-50 file cannot hold). Keys are
+    first passed through ``normalise_keys`` (wrapper prefixes, ``key_map``), and the report says so.
     """
-    report = KeyReport(part, str(checkpoint), source_prefix, target_prefix)
+    state, renamed = normalise_keys(state, key_map)
+    report = KeyReport(part, str(checkpoint), source_prefix, target_prefix, renamed=renamed)
     target = net.state_dict()
     used: set[str] = set()
     updates: dict[str, torch.Tensor] = {}

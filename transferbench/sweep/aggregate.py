@@ -17,6 +17,7 @@ from transferbench.evaluation.comparisons import comparisons, rank_analysis, ran
 from transferbench.evaluation.leaderboard import build_leaderboard, collapsed, epochs_to_reach
 from transferbench.evaluation.reference import reference_for
 from transferbench.files import atomic_write_text
+from transferbench.sweep.external import external_tables
 from transferbench.sweep.plan import Plan
 from transferbench.sweep.report import leaderboard_markdown
 from transferbench.sweep.store import ResultsStore
@@ -67,6 +68,10 @@ def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
             df["collapsed"] = collapsed(df, res["val_curve"])
             records[-1]["collapsed"] = bool(df["collapsed"].iloc[0]) if len(df) else False
             frames.append(df)
+    target = info["target"]["dataset"]
+    outside, outside_runs = external_tables(store.root, target)
+    records += outside_runs
+    frames += [outside] if len(outside) else []
     runs = pd.DataFrame(records)
     if len(runs):
         runs["fold"] = runs["fold"].astype("Int64")
@@ -75,7 +80,6 @@ def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
         if frames
         else pd.DataFrame(columns=[*META, "case", "test_set", "class"])
     )
-    target = info["target"]["dataset"]
     if "test_set" not in per_case:
         per_case.insert(per_case.columns.get_loc("case") + 1, "test_set", target)
     per_case["test_set"] = per_case["test_set"].fillna(target).replace("", target)

@@ -8,7 +8,6 @@ trains on, and adds the callbacks that write the run folder (``training.callback
 from __future__ import annotations
 
 import inspect
-import warnings
 from pathlib import Path
 
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -16,6 +15,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from transferbench.data.datamodule import CTSegDataModule
 from transferbench.errors import RunFolderError, StrategyError
+from transferbench.quiet import quiet_upstream
 from transferbench.run_folder import RunFolder
 from transferbench.strategies import create_strategy
 from transferbench.training.callbacks import PredictionWriter, TestResultsWriter, TransferReport
@@ -172,14 +172,30 @@ class TransferbenchCLI(LightningCLI):
             self.trainer.test(self.model, datamodule=self.datamodule)
 
 
+LIGHTNING_OPTIMISER_ARGS = ("--optimizer", "--lr_scheduler")
+
+
+def refuse_optimizer_overrides(args: list[str]) -> None:
+    """Lightning's ``--optimizer`` / ``--lr_scheduler`` would replace the module's optimiser, and with it the
+    strategy's per-part learning rates (``encoder_lr_scale``, frozen parts) and the schedule: refused."""
+    given = [a for a in args if a.split("=")[0].split(".")[0] in LIGHTNING_OPTIMISER_ARGS]
+    if given:
+        raise StrategyError(
+            f"{given[0]}: not taken, it would silently replace the strategy's parameter groups and schedule. "
+            "Set the optimiser through the module: --model.optimizer {sgd,adam,adamw} --model.lr LR "
+            "--model.weight_decay WD --model.lr_schedule {poly,cosine,constant,adjust_lr}"
+        )
+
+
 def run_lightning(args: list[str] | RunConfig, ckpt_path: str | None = None) -> TransferbenchCLI:
     """Run a subcommand from command-line arguments, or ``fit`` a resolved :class:`RunConfig`."""
     strategy = None
     if isinstance(args, RunConfig):
         strategy = args.strategy_object
         args = {"subcommand": "fit", "fit": {**args.lightning_config(), "ckpt_path": ckpt_path}}
-    # main() passes the (config-name resolved) arguments explicitly; Lightning warns that sys.argv differs.
-    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+    quiet_upstream()  # also in sweep workers, which do not pass through main()
+    if isinstance(args, list):
+        refuse_optimizer_overrides(args)
     return TransferbenchCLI(
         SegmentationModule,
         CTSegDataModule,
@@ -187,5 +203,6 @@ def run_lightning(args: list[str] | RunConfig, ckpt_path: str | None = None) -> 
         save_config_callback=RunFolderConfig,
         save_config_kwargs={"overwrite": True, "config_filename": RunFolder.CONFIG},
         parser_kwargs={"default_env": False},
+        auto_configure_optimizers=False,
         strategy=strategy,
     )

@@ -12,6 +12,7 @@ report, the per-case table, the test metrics and the predictions into the run fo
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ from torch import nn
 
 from transferbench.data.io import load_nifti, read_array
 from transferbench.evaluation.metrics import METRIC_COLUMNS, case_metrics, dice_score
+from transferbench.models.base import SegmentationNet
 from transferbench.strategies import KeyReport, create_strategy
 from transferbench.strategies.transfer import keep_frozen_eval
 from transferbench.training.losses import NormalisedDeepSupervisionLoss, deep_supervision_loss
@@ -62,6 +64,9 @@ class SegmentationModule(pl.LightningModule):
         roi_size: sliding-window size; the CLI links it to ``data.patch_size``.
         sw_batch_size, sw_overlap: sliding-window settings (Gaussian blending).
         nsd_tolerance_mm: NSD tolerance (3 mm for lesions, 1 mm for lungs in the benchmark).
+        test_mirror_axes: test-time mirroring (nnU-Net: 0, 1, 2): the softmax averaged over the volume
+            flipped along every subset of these spatial axes (8 passes for three axes), when testing and
+            predicting; validation during training predicts once, as nnU-Net's.
         strategy: the transfer strategy ``{name: ..., **args, pretrained: path(s)}`` (``transferbench
             strategies``), or the ``Strategy`` itself (the CLI builds it once per run); default ``scratch``.
             It may replace ``net`` (``hybrid``); its pretrained weights are loaded and parts frozen when
@@ -70,7 +75,7 @@ class SegmentationModule(pl.LightningModule):
 
     def __init__(
         self,
-        net: nn.Module,
+        net: SegmentationNet,
         optimizer: Literal["sgd", "adam", "adamw"] = "sgd",
         lr: float = 0.01,
         weight_decay: float = 3e-5,
@@ -83,6 +88,7 @@ class SegmentationModule(pl.LightningModule):
         sw_batch_size: int = 2,
         sw_overlap: float = 0.5,
         nsd_tolerance_mm: float = 3.0,
+        test_mirror_axes: tuple[int, ...] | None = None,
         strategy: dict | None = None,
     ) -> None:
         super().__init__()
@@ -261,9 +267,22 @@ class SegmentationModule(pl.LightningModule):
         item = decollate_batch({"image": image.cpu(), "pred": probs.cpu()})[0]
         return inverter(item)["pred"].argmax(0).numpy().astype(np.uint8)
 
+    def predict_probs(self, image: torch.Tensor) -> torch.Tensor:
+        """Class probabilities of a (B, 1, X, Y, Z) volume, averaged over ``test_mirror_axes`` flips."""
+        axes = tuple(self.hparams.test_mirror_axes or ())
+        flips = [c for k in range(len(axes) + 1) for c in itertools.combinations(axes, k)]
+        total = None
+        for flip in flips:
+            dims = [2 + a for a in flip]
+            x = image.flip(dims) if dims else image
+            p = torch.softmax(self.predict_logits(x), dim=1)
+            p = p.flip(dims) if dims else p
+            total = p if total is None else total + p
+        return total / len(flips)
+
     def _predict_volume(self, batch: dict) -> tuple[np.ndarray, int]:
         """(class map on the stored image's grid, number of classes) for a batch of one volume."""
-        probs = torch.softmax(self.predict_logits(batch["image"]), dim=1)
+        probs = self.predict_probs(batch["image"])
         return self._invert(batch["image"], probs), probs.shape[1]
 
     def test_step(self, batch: dict, batch_idx: int) -> dict:

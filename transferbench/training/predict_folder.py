@@ -1,0 +1,137 @@
+"""``transferbench predict -i IN -o OUT --run RUN``: masks for a folder of new volumes, as
+``nnUNetv2_predict -i -o`` writes them.
+
+The network, its transfer strategy and its settings come from the run folder (``config.yaml`` and a
+checkpoint); the preprocessing (spacing, and for the ``nnunet`` pipeline the CT normalisation) is the one
+the run trained with, read from the checkpoint (older checkpoints: from the config). Each input is
+predicted like a test case (sliding window or slice by slice, test-time mirroring when the run has it) and
+its mask written on the input's own grid and affine as ``OUT/<case>.nii.gz`` (nnU-Net's ``_0000`` channel
+suffix dropped). Every input is opened before any compute; an unreadable one is named in one error and
+nothing is written. Masks are written atomically, so an interrupted folder holds only whole files and a
+rerun skips what is done.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+from monai.transforms import Compose, Invertd
+
+from transferbench.config import read_yaml
+from transferbench.data.io import save_nifti
+from transferbench.data.nnunet import NNUNetCTNormalized
+from transferbench.data.transforms import preprocess_transforms
+from transferbench.errors import DataError, TransferbenchError
+from transferbench.run_folder import RunFolder
+from transferbench.training.module import SegmentationModule
+
+SUFFIXES = (".nii.gz", ".nii")
+
+
+def _case_id(path: Path) -> str:
+    stem = next(path.name[: -len(s)] for s in SUFFIXES if path.name.endswith(s))
+    return stem[:-5] if stem.endswith("_0000") else stem
+
+
+def _inputs(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise DataError(f"{folder}: input folder does not exist")
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(SUFFIXES))
+    if not files:
+        raise DataError(f"{folder}: no .nii or .nii.gz volumes")
+    bad = []
+    for p in files:
+        try:
+            img = nib.load(str(p))
+            if len(img.shape) < 3:
+                bad.append(f"  - {p}: {len(img.shape)}D image, a CT volume is 3D")
+        except Exception as err:  # noqa: BLE001 - nibabel raises many types on broken files
+            bad.append(f"  - {p}: unreadable NIfTI ({type(err).__name__}: {err})")
+    if bad:
+        raise DataError(f"{len(bad)} input(s) cannot be read; nothing written:\n" + "\n".join(bad))
+    return files
+
+
+def _network(config: dict):
+    net = (config.get("model") or {}).get("net") or {}
+    module, _, name = str(net.get("class_path", "")).rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    return cls(**(net.get("init_args") or {}))
+
+
+def load_run(run_dir: str | Path, checkpoint: str | None = None) -> tuple[SegmentationModule, Compose]:
+    """The trained module of a run folder (evaluation mode) and its inference preprocessing."""
+    run = RunFolder(run_dir)
+    config_path = run.file(RunFolder.CONFIG)
+    ckpt = Path(checkpoint) if checkpoint else run.last_checkpoint
+    if not config_path.is_file() or not ckpt.is_file():
+        raise TransferbenchError(
+            f"{run.path}: not a finished run folder (needs {RunFolder.CONFIG} and {ckpt.name}; a `transferbench "
+            "fit` writes both)"
+        )
+    config = read_yaml(config_path)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    hp = dict(state.get("hyper_parameters") or {})
+    hp.pop("_instantiator", None)
+    module = SegmentationModule(net=_network(config), **hp)
+    module.load_state_dict(state["state_dict"])
+    data = {**(config.get("data") or {}), **(state.get("datamodule_hyper_parameters") or {})}
+    saved = state.get("CTSegDataModule") or {}
+    spacing = saved.get("target_spacing") or data.get("target_spacing")
+    if spacing is None:
+        raise TransferbenchError(f"{ckpt}: records no target spacing (a checkpoint from before it was saved)")
+    transform = preprocess_transforms(tuple(float(s) for s in spacing), keys=("image",))
+    if data.get("pipeline", "default") == "nnunet":
+        if not saved.get("intensity_properties"):
+            raise TransferbenchError(f"{ckpt}: an nnunet-pipeline run without its intensity properties")
+        transform = Compose(
+            [*transform.transforms, NNUNetCTNormalized("image", saved["intensity_properties"])]
+        )
+    return module.eval(), transform
+
+
+def predict_folder(
+    inputs: str | Path,
+    output: str | Path,
+    run_dir: str | Path,
+    checkpoint: str | None = None,
+    device: str | None = None,
+) -> list[Path]:
+    """Write one mask per input volume; returns the masks written (skips those already there)."""
+    module, transform = load_run(run_dir, checkpoint)
+    files = _inputs(Path(inputs))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    module.to(device)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    inverter = Invertd(keys="pred", transform=transform, orig_keys="image", nearest_interp=False)
+    written = []
+    for k, path in enumerate(files, 1):
+        target = out / f"{_case_id(path)}.nii.gz"
+        if target.is_file():
+            print(f"[{k}/{len(files)}] {target.name}: already there, skipped", file=sys.stderr)
+            continue
+        start = time.perf_counter()
+        try:
+            d = transform({"image": str(path)})
+        except TransferbenchError as err:
+            raise DataError(f"{path}: {err}") from err
+        with torch.no_grad():
+            probs = module.predict_probs(d["image"][None].to(device)).cpu()
+        mask = inverter({"image": d["image"], "pred": probs[0]})["pred"].argmax(0).numpy().astype(np.uint8)
+        img = nib.load(str(path))
+        if mask.shape != img.shape[:3]:
+            raise RuntimeError(f"{path}: mask {mask.shape} is not on the input grid {img.shape[:3]}")
+        save_nifti(target, mask, img.affine)
+        written.append(target)
+        print(
+            f"[{k}/{len(files)}] {target.name} {mask.shape} in {time.perf_counter() - start:.1f} s",
+            file=sys.stderr,
+        )
+    return written
