@@ -49,33 +49,6 @@ Data and registries:
 """
 
 
-LIGHTNING_HELP = """usage: transferbench {command} --config FILE [--section.key VALUE ...]
-
-FILE: a YAML config or a packaged name (`transferbench configs`); any key can be overridden with a dotted
-flag, e.g. --trainer.max_epochs 5. --print_config prints the resolved config and stops.
-
-Most used:
-  --data.root DIR                 data root (the synthetic benchmark is generated there on first use)
-  --data.dataset NAME             a registered source (`transferbench data sources`); COVID-19 by default
-  --data.fold K                   benchmark fold 0-4;   --data.train_cases N   label budget (nested subsets)
-  --data.patch_size [X, Y, Z]     3D patch (two values: 2D slices);   --data.pipeline default|nnunet
-  --data.target_spacing [X, Y, Z] mm; null: nnU-Net's rule on the training cases' fingerprint
-  --model.net.class_path NAME     unet3d | ncovsegnet | a SegmentationNet import path (`transferbench models`)
-  --model.net.init_args.preset P  UNet3D: benchmark | cpu_small | tiny
-  --model.optimizer sgd|adam|adamw  --model.lr LR  --model.lr_schedule poly|cosine|constant|adjust_lr
-  --model.test_mirror_axes [0, 1, 2]   test-time mirroring (nnU-Net)
-  --strategy.name NAME            transfer strategy (`transferbench strategies`), with --strategy.sources,
-                                  --strategy.pretrained PATH, --strategy.key_map {{old.: new.}}
-  --trainer.max_epochs N  --trainer.accelerator cpu|gpu  --trainer.devices N  --trainer.precision bf16-mixed
-  --trainer.default_root_dir DIR  the run folder (config, checkpoints, logs, per-case results)
-  --ckpt_path PATH                resume a fit (or test / predict these weights)
-  --overwrite true                fit: replace a previous run in the run folder
-  --save_predictions true         also write test predictions as NIfTI
-
-Every option with its type and default: transferbench {command} --help-full
-"""
-
-
 def _resolve_config_names(args: list[str]) -> list[str]:
     """``--config synthetic_unet3d`` may name a packaged config when no such file exists, and a config may
     name its network by registry name (``model.net: unet3d``): such a file is passed on resolved."""
@@ -95,116 +68,6 @@ def _resolve_config_names(args: list[str]) -> list[str]:
         if resolved != cfg:  # jsonargparse takes the config's text in place of its path
             out[i + 1] = yaml.safe_dump(resolved, sort_keys=False)
     return out
-
-
-def _data_parser() -> argparse.ArgumentParser:
-    from transferbench.data.sources import list_sources
-
-    parser = argparse.ArgumentParser(prog="transferbench data")
-    sub = parser.add_subparsers(dest="command", required=True)
-    prep = sub.add_parser("prepare", help="build a dataset on disk")
-    prep.add_argument("name", choices=["synthetic", "lidc_idri"])
-    prep.add_argument("--out", required=True, help="output folder")
-    prep.add_argument("--seed", type=int, default=0, help="synthetic: generator seed")
-    prep.add_argument("--n-source-cases", type=int, default=16, help="synthetic: cases per non-COVID source")
-    prep.add_argument("--workers", type=int, default=None, help="synthetic: processes (default: all cores)")
-    prep.add_argument("--dicom", default=None, help="lidc_idri: the TCIA DICOM download (LIDC-IDRI-XXXX/...)")
-    prep.add_argument("--consensus", type=float, default=0.5, help="lidc_idri: consensus level (0, 1]")
-    prep.add_argument("--patients", nargs="*", default=None, help="lidc_idri: only these LIDC-IDRI-XXXX")
-    prev = sub.add_parser("preview", help="PNG with one slice per synthetic domain, lesion outlined")
-    prev.add_argument("--root", required=True)
-    prev.add_argument("--out", required=True)
-    sim = sub.add_parser("similarity", help="lesion similarity of every source to the COVID-19 target")
-    sim.add_argument("--root", required=True, help="data root holding the target and source datasets")
-    sim.add_argument("--out", default=None, help="CSV path (default: ROOT/similarity.csv)")
-    src = sub.add_parser("sources", help="list registered dataset sources")
-    src.add_argument("-v", "--verbose", action="store_true", help="also the on-disk variants each accepts")
-    for name, help_ in (
-        ("check", "report every problem of a dataset on disk"),
-        ("fingerprint", "dataset fingerprint"),
-    ):
-        cmd = sub.add_parser(name, help=help_)
-        cmd.add_argument("name", choices=list_sources())
-        cmd.add_argument("--root", required=True, help="data root (holding the dataset folder) or the folder")
-        cmd.add_argument(
-            "--label-mode", default="infection", help="covid19_ct_seg: infection|lungs|lungs_infection"
-        )
-        if name == "check":
-            cmd.add_argument("--quick", action="store_true", help="headers only (what a sweep checks)")
-        else:
-            cmd.add_argument("--cache-dir", default=None, help="where fingerprints are stored")
-    return parser
-
-
-def _data_main(argv: list[str]) -> int:
-    from transferbench.data.sources import SOURCES
-
-    parser = _data_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "prepare" and args.name == "synthetic":
-            from transferbench.data.synthetic import prepare_synthetic
-
-            prepare_synthetic(
-                args.out, seed=args.seed, n_source_cases=args.n_source_cases, workers=args.workers
-            )
-        elif args.command == "prepare":
-            from transferbench.data.lidc import prepare_lidc
-
-            if not args.dicom:
-                parser.error("data prepare lidc_idri needs --dicom DIR (the TCIA LIDC-IDRI download)")
-            report = prepare_lidc(args.dicom, args.out, clevel=args.consensus, patients=args.patients)
-            print(
-                f"{len(report.written)} case(s) written, {len(report.skipped)} already there, in {args.out}"
-            )
-            for path, msg in report.problems:
-                print(f"problem: {path}: {msg}", file=sys.stderr)
-            return 1 if report.problems else 0
-        elif args.command == "preview":
-            from transferbench.data.preview import render_preview
-
-            print(f"wrote {render_preview(args.root, args.out)}")
-        elif args.command == "check":
-            from transferbench.data.check import check_dataset
-
-            report = check_dataset(args.name, args.root, args.label_mode, deep=not args.quick)
-            print(report.format())
-            return 0 if report.ok else 1
-        elif args.command == "fingerprint":
-            _data_fingerprint(args)
-        elif args.command == "similarity":
-            from transferbench.data.similarity import write_similarity
-
-            table, path = write_similarity(args.root, args.out)
-            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-            print(f"wrote {path}")
-        else:
-            for name, cls in SOURCES.items():
-                print(f"{name:24s} {cls.description}")
-                if args.verbose:
-                    print("\n".join(f"{'':24s}   - {line}" for line in cls.accepted))
-    except TransferbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _data_fingerprint(args) -> None:
-    import json
-
-    from transferbench.data.cache import default_cache_dir
-    from transferbench.data.fingerprint import dataset_fingerprint
-    from transferbench.data.sources import create_source
-
-    source = create_source(
-        args.name, **({"label_mode": args.label_mode} if args.name == "covid19_ct_seg" else {})
-    )
-    cases = source.find_cases(args.root)
-    print(
-        json.dumps(
-            dataset_fingerprint(args.name, cases, args.cache_dir or default_cache_dir(args.root)), indent=1
-        )
-    )
 
 
 def _sweep_main(argv: list[str]) -> int:
@@ -267,136 +130,64 @@ def _leaderboard_main(argv: list[str]) -> int:
     return 0
 
 
-def _evaluate_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="transferbench evaluate")
-    parser.add_argument("--pred", required=True, help="folder of predicted masks (<case>.nii.gz)")
-    parser.add_argument("--ref", required=True, help="folder of reference masks (<case>.nii.gz)")
-    parser.add_argument("--tolerance-mm", type=float, default=3.0)
-    parser.add_argument("--out", default=None, help="CSV to write (default: print)")
-    parser.add_argument(
-        "--threshold", type=float, default=None, help="binarise probability maps at this value"
-    )
-    parser.add_argument("--label-map", default=None, help="relabel predictions, e.g. 255:1 or 1:1,2:1")
-    pick = parser.add_mutually_exclusive_group()
-    pick.add_argument("--fold", type=int, default=None, help="score only this benchmark fold's test cases")
-    pick.add_argument("--cases", default=None, help="score only these cases (comma-separated ids)")
-    parser.add_argument(
-        "--fold-scheme", default="folds_4_train", help="with --fold: folds_4_train or folds_16_train"
-    )
-    args = parser.parse_args(argv)
-    from transferbench.data.splits import covid_fold
-    from transferbench.evaluation.evaluate import evaluate_folder
+def _lightning_main(command: str, rest: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in rest):
+        from transferbench.cli.help import LIGHTNING_HELP
+
+        print(LIGHTNING_HELP.format(command=command))
+        return 0
+    rest = ["--help" if a == "--help-full" else a for a in rest]
+    from transferbench.training.cli import run_lightning
 
     try:
-        mapping = (
-            dict(tuple(int(v) for v in pair.split(":")) for pair in args.label_map.split(","))
-            if args.label_map
-            else None
-        )
-    except ValueError:
-        parser.error(f"--label-map {args.label_map!r}: use FROM:TO pairs, e.g. 255:1")
-    try:
-        cases = covid_fold(args.fold, args.fold_scheme)["test"] if args.fold is not None else None
-        cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else cases
-        result = evaluate_folder(
-            args.pred, args.ref, args.tolerance_mm, args.out, args.threshold, mapping, cases, args.fold
-        )
+        run_lightning([command, *_resolve_config_names(rest)])
     except TransferbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    df = result.scores
-    if args.out is None:
-        print(df.to_csv(index=False), end="")
-    num = df.select_dtypes("number")
-    print(
-        f"{df['case'].nunique()} cases scored: "
-        + ", ".join(f"{c} {num[c].mean():.3f}" for c in num.columns[1:4]),
-        file=sys.stderr,
-    )
-    for problem in result.problems:
-        print(f"error: {problem}", file=sys.stderr)
-    return 2 if result.problems else 0
-
-
-def _predict_folder_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="transferbench predict")
-    parser.add_argument(
-        "-i", "--input", required=True, help="folder of NIfTI volumes (case.nii.gz or case_0000.nii.gz)"
-    )
-    parser.add_argument("-o", "--output", required=True, help="folder for the masks (<case>.nii.gz)")
-    parser.add_argument(
-        "--run", required=True, help="a run folder of `transferbench fit` (config + checkpoints)"
-    )
-    parser.add_argument("--checkpoint", default=None, help="default: the run's checkpoints/last.ckpt")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    args = parser.parse_args(argv)
-    from transferbench.training.predict_folder import predict_folder
-
-    try:
-        written = predict_folder(args.input, args.output, args.run, args.checkpoint, args.device)
-    except TransferbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {len(written)} mask(s) to {args.output}")
     return 0
 
 
-def _export_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="transferbench export")
-    parser.add_argument("format", choices=["nnunet"])
-    parser.add_argument("--dataset", default="covid19_ct_seg", help="registered source (`data sources`)")
-    parser.add_argument("--root", required=True, help="data root holding the dataset folder")
-    parser.add_argument("--out", required=True, help="where Dataset<id>_<name>/ is written (nnUNet_raw)")
-    parser.add_argument("--dataset-id", type=int, default=501)
-    parser.add_argument("--fold-scheme", default="folds_4_train")
-    parser.add_argument("--label-mode", default="infection", help="COVID-19-CT-Seg: infection, lungs, ...")
-    parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args(argv)
-    from transferbench.data.export import export_nnunet
+def _listing(command: str) -> int:
+    """``models``, ``strategies``, ``configs``: one line per registered entry."""
+    if command == "models":
+        from transferbench.models import MODELS
 
-    try:
-        path = export_nnunet(args.dataset, args.root, args.out, args.dataset_id, args.fold_scheme,
-                             args.label_mode, args.overwrite)  # fmt: skip
-    except TransferbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    n = len(list((path / "imagesTr").iterdir()))
-    print(
-        f"wrote {path}: {n} cases, dataset.json, splits_final.json (copy it into nnUNet_preprocessed/{path.name}/)"
-    )
+        rows = MODELS.describe().items()
+    elif command == "strategies":
+        from transferbench.strategies import STRATEGIES
+
+        rows = STRATEGIES.describe().items()
+    else:
+        rows = ((name, str(path)) for name, path in sorted(packaged_configs().items()))
+    width = {"models": 16, "strategies": 14}.get(command, 28)
+    for name, desc in rows:
+        print(f"{name:{width}s} {desc}")
     return 0
 
 
-def _ceiling_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="transferbench ceiling")
-    parser.add_argument("--config", required=True, help="fit config (path or packaged name)")
-    parser.add_argument("--root", default=None, help="data root (default: the config's data.root)")
-    parser.add_argument("--split", choices=["train", "test"], default="test")
-    args = parser.parse_args(argv)
-    from transferbench.config import read_yaml
-    from transferbench.configs import find_config
-    from transferbench.evaluation.ceiling import config_ceiling
+def _tool(name: str):
+    def run(rest: list[str]) -> int:
+        from transferbench.cli import tool_commands
 
-    path = find_config(args.config)
-    if path is None:
-        print(
-            f"error: no config {args.config!r} (a file, or one of `transferbench configs`)", file=sys.stderr
-        )
-        return 2
-    cfg = read_yaml(path)
-    if args.root:
-        cfg["data"] = {**cfg.get("data", {}), "root": args.root}
-    try:
-        df = config_ceiling(cfg, args.split)
-    except TransferbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(
-        f"{len(df)} {args.split} cases: ceiling DSC mean {df['dsc_ceiling'].mean():.3f}, "
-        f"min {df['dsc_ceiling'].min():.3f}"
-    )
-    return 0
+        return getattr(tool_commands, name)(rest)
+
+    return run
+
+
+def _data(rest: list[str]) -> int:
+    from transferbench.cli.data_commands import data_main
+
+    return data_main(rest)
+
+
+COMMANDS = {
+    "data": _data,
+    "sweep": lambda rest: _sweep_main(rest),
+    "leaderboard": lambda rest: _leaderboard_main(rest),
+    "evaluate": _tool("evaluate_main"),
+    "ceiling": _tool("ceiling_main"),
+    "export": _tool("export_main"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -414,48 +205,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"transferbench {__version__}")
         return 0
     if command == "predict" and any(a in ("-i", "--input", "--run") for a in rest):
-        return _predict_folder_main(rest)
+        return _tool("predict_folder_main")(rest)
     if command in LIGHTNING_COMMANDS:
-        if any(a in ("-h", "--help") for a in rest):
-            print(LIGHTNING_HELP.format(command=command))
-            return 0
-        rest = ["--help" if a == "--help-full" else a for a in rest]
-        from transferbench.training.cli import run_lightning
-
-        try:
-            run_lightning([command, *_resolve_config_names(rest)])
-        except TransferbenchError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        return 0
-    if command == "data":
-        return _data_main(rest)
-    if command == "sweep":
-        return _sweep_main(rest)
-    if command == "leaderboard":
-        return _leaderboard_main(rest)
-    if command == "evaluate":
-        return _evaluate_main(rest)
-    if command == "ceiling":
-        return _ceiling_main(rest)
-    if command == "export":
-        return _export_main(rest)
-    if command == "models":
-        from transferbench.models import MODELS
-
-        for name, desc in MODELS.describe().items():
-            print(f"{name:16s} {desc}")
-        return 0
-    if command == "strategies":
-        from transferbench.strategies import STRATEGIES
-
-        for name, desc in STRATEGIES.describe().items():
-            print(f"{name:14s} {desc}")
-        return 0
-    if command == "configs":
-        for name, path in sorted(packaged_configs().items()):
-            print(f"{name:28s} {path}")
-        return 0
+        return _lightning_main(command, rest)
+    if command in COMMANDS:
+        return COMMANDS[command](rest)
+    if command in ("models", "strategies", "configs"):
+        return _listing(command)
     print(f"error: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

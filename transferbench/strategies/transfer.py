@@ -158,17 +158,10 @@ def transfer_weights(
             continue
         (report.unexpected if key.startswith(source_prefix) else report.skipped).append(key)
 
-    def needs(k: str) -> bool:
-        return k.startswith(tuple(required)) and not any(e in k for e in exempt)
-
-    problems = [f"{k} missing in checkpoint" for k in report.missing if needs(k)] + [
-        f"{k} has shape {s} in checkpoint, {t} here" for k, s, t in report.mismatched if needs(k)
-    ]
-    needed = [k for k in target if k.startswith(tuple(required))] if required else []
-    if required and not needed:
-        problems.append(f"the network has no parameters under {list(required)}")
+    problems = _required_problems(report, target, required, exempt)
     if problems:
         shown = "; ".join(problems[:6]) + (f"; ... ({len(problems) - 6} more)" if len(problems) > 6 else "")
+        needed = [k for k in target if k.startswith(tuple(required))]
         raise TransferError(
             f"{checkpoint}: cannot transfer the {part} ({', '.join(required)}): {len(problems)} of "
             f"{len(needed)} tensors do not match, so the checkpoint comes from another architecture or "
@@ -178,6 +171,22 @@ def transfer_weights(
         for key, value in updates.items():
             target[key].copy_(value.to(target[key].dtype))
     return report
+
+
+def _required_problems(
+    report: KeyReport, target: dict, required: Sequence[str], exempt: Sequence[str]
+) -> list[str]:
+    """What keeps a required part from loading completely (missing or mis-shaped tensors)."""
+
+    def needs(k: str) -> bool:
+        return k.startswith(tuple(required)) and not any(e in k for e in exempt)
+
+    problems = [f"{k} missing in checkpoint" for k in report.missing if needs(k)] + [
+        f"{k} has shape {s} in checkpoint, {t} here" for k, s, t in report.mismatched if needs(k)
+    ]
+    if required and not any(k.startswith(tuple(required)) for k in target):
+        problems.append(f"the network has no parameters under {list(required)}")
+    return problems
 
 
 def freeze(module: nn.Module) -> nn.Module:

@@ -1,0 +1,141 @@
+"""`transferbench evaluate | export | ceiling | predict -i -o`: the bridges to other tools and the checks
+of a geometry, each a thin parser over the package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from transferbench.errors import TransferbenchError
+
+
+def evaluate_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transferbench evaluate")
+    parser.add_argument("--pred", required=True, help="folder of predicted masks (<case>.nii.gz)")
+    parser.add_argument("--ref", required=True, help="folder of reference masks (<case>.nii.gz)")
+    parser.add_argument("--tolerance-mm", type=float, default=3.0)
+    parser.add_argument("--out", default=None, help="CSV to write (default: print)")
+    parser.add_argument(
+        "--threshold", type=float, default=None, help="binarise probability maps at this value"
+    )
+    parser.add_argument("--label-map", default=None, help="relabel predictions, e.g. 255:1 or 1:1,2:1")
+    pick = parser.add_mutually_exclusive_group()
+    pick.add_argument("--fold", type=int, default=None, help="score only this benchmark fold's test cases")
+    pick.add_argument("--cases", default=None, help="score only these cases (comma-separated ids)")
+    parser.add_argument(
+        "--fold-scheme", default="folds_4_train", help="with --fold: folds_4_train or folds_16_train"
+    )
+    args = parser.parse_args(argv)
+    from transferbench.data.splits import covid_fold
+    from transferbench.evaluation.evaluate import evaluate_folder
+
+    try:
+        mapping = (
+            dict(tuple(int(v) for v in pair.split(":")) for pair in args.label_map.split(","))
+            if args.label_map
+            else None
+        )
+    except ValueError:
+        parser.error(f"--label-map {args.label_map!r}: use FROM:TO pairs, e.g. 255:1")
+    try:
+        cases = covid_fold(args.fold, args.fold_scheme)["test"] if args.fold is not None else None
+        cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else cases
+        result = evaluate_folder(
+            args.pred, args.ref, args.tolerance_mm, args.out, args.threshold, mapping, cases, args.fold
+        )
+    except TransferbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    df = result.scores
+    if args.out is None:
+        print(df.to_csv(index=False), end="")
+    num = df.select_dtypes("number")
+    print(
+        f"{df['case'].nunique()} cases scored: "
+        + ", ".join(f"{c} {num[c].mean():.3f}" for c in num.columns[1:4]),
+        file=sys.stderr,
+    )
+    for problem in result.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 2 if result.problems else 0
+
+
+def predict_folder_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transferbench predict")
+    parser.add_argument(
+        "-i", "--input", required=True, help="folder of NIfTI volumes (case.nii.gz or case_0000.nii.gz)"
+    )
+    parser.add_argument("-o", "--output", required=True, help="folder for the masks (<case>.nii.gz)")
+    parser.add_argument(
+        "--run", required=True, help="a run folder of `transferbench fit` (config + checkpoints)"
+    )
+    parser.add_argument("--checkpoint", default=None, help="default: the run's checkpoints/last.ckpt")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    args = parser.parse_args(argv)
+    from transferbench.training.predict_folder import predict_folder
+
+    try:
+        written = predict_folder(args.input, args.output, args.run, args.checkpoint, args.device)
+    except TransferbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} mask(s) to {args.output}")
+    return 0
+
+
+def export_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transferbench export")
+    parser.add_argument("format", choices=["nnunet"])
+    parser.add_argument("--dataset", default="covid19_ct_seg", help="registered source (`data sources`)")
+    parser.add_argument("--root", required=True, help="data root holding the dataset folder")
+    parser.add_argument("--out", required=True, help="where Dataset<id>_<name>/ is written (nnUNet_raw)")
+    parser.add_argument("--dataset-id", type=int, default=501)
+    parser.add_argument("--fold-scheme", default="folds_4_train")
+    parser.add_argument("--label-mode", default="infection", help="COVID-19-CT-Seg: infection, lungs, ...")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    from transferbench.data.export import export_nnunet
+
+    try:
+        path = export_nnunet(args.dataset, args.root, args.out, args.dataset_id, args.fold_scheme,
+                             args.label_mode, args.overwrite)  # fmt: skip
+    except TransferbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    n = len(list((path / "imagesTr").iterdir()))
+    print(
+        f"wrote {path}: {n} cases, dataset.json, splits_final.json (copy it into nnUNet_preprocessed/{path.name}/)"
+    )
+    return 0
+
+
+def ceiling_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transferbench ceiling")
+    parser.add_argument("--config", required=True, help="fit config (path or packaged name)")
+    parser.add_argument("--root", default=None, help="data root (default: the config's data.root)")
+    parser.add_argument("--split", choices=["train", "test"], default="test")
+    args = parser.parse_args(argv)
+    from transferbench.config import read_yaml
+    from transferbench.configs import find_config
+    from transferbench.evaluation.ceiling import config_ceiling
+
+    path = find_config(args.config)
+    if path is None:
+        print(
+            f"error: no config {args.config!r} (a file, or one of `transferbench configs`)", file=sys.stderr
+        )
+        return 2
+    cfg = read_yaml(path)
+    if args.root:
+        cfg["data"] = {**cfg.get("data", {}), "root": args.root}
+    try:
+        df = config_ceiling(cfg, args.split)
+    except TransferbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(
+        f"{len(df)} {args.split} cases: ceiling DSC mean {df['dsc_ceiling'].mean():.3f}, "
+        f"min {df['dsc_ceiling'].min():.3f}"
+    )
+    return 0
