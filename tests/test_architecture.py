@@ -26,6 +26,7 @@ LAYERS = [
         "sweeps",
         "resources",
         "quiet",
+        "plots",
     },
     {"data"},
     {"models"},

@@ -321,9 +321,9 @@ def test_known_upstream_warnings_are_filtered_in_one_place():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         quiet_upstream()  # its filters go in front of "always"
-        warnings.warn("NvImgCodecPydicomReader: decoder plugin did not register", UserWarning)
-        warnings.warn("always_return_as_numpy has been deprecated", FutureWarning)
-        warnings.warn("something else", UserWarning)
+        warnings.warn("NvImgCodecPydicomReader: decoder plugin did not register", UserWarning, stacklevel=1)
+        warnings.warn("always_return_as_numpy has been deprecated", FutureWarning, stacklevel=1)
+        warnings.warn("something else", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["something else"]
     record = logging.LogRecord(
         "pytorch_lightning.utilities.rank_zero", logging.INFO, "", 0, "try litlogger", (), None

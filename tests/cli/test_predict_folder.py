@@ -33,7 +33,10 @@ def test_predict_a_folder_on_each_inputs_grid(synthetic_root, trained_run, tmp_p
     shutil.copy(src[0], inputs / src[0].name.replace(".nii.gz", "_0000.nii.gz"))  # nnU-Net naming
     shutil.copy(src[1], inputs / src[1].name)
     out = tmp_path / "out"
-    assert main(["predict", "-i", str(inputs), "-o", str(out), "--run", str(trained_run), "--device", "cpu"]) == 0
+    assert (
+        main(["predict", "-i", str(inputs), "-o", str(out), "--run", str(trained_run), "--device", "cpu"])
+        == 0
+    )
     err = capsys.readouterr().err
     assert "[1/2]" in err and "[2/2]" in err
     for s in src:
@@ -41,7 +44,10 @@ def test_predict_a_folder_on_each_inputs_grid(synthetic_root, trained_run, tmp_p
         assert mask.shape == image.shape and np.allclose(mask.affine, image.affine, atol=1e-5)
         assert set(np.unique(np.asarray(mask.dataobj))) <= {0, 1}
     # a rerun skips what is done
-    assert main(["predict", "-i", str(inputs), "-o", str(out), "--run", str(trained_run), "--device", "cpu"]) == 0
+    assert (
+        main(["predict", "-i", str(inputs), "-o", str(out), "--run", str(trained_run), "--device", "cpu"])
+        == 0
+    )
     assert capsys.readouterr().err.count("already there") == 2
 
 

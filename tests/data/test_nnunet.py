@@ -119,7 +119,9 @@ def test_test_time_mirroring_flips_back():
 
     x = torch.randn(1, 1, 8, 8, 4)
     plain = SegmentationModule(_Flipless(), roi_size=(8, 8, 4), sw_batch_size=1).eval()
-    tta = SegmentationModule(_Flipless(), roi_size=(8, 8, 4), sw_batch_size=1, test_mirror_axes=(0, 1, 2)).eval()
+    tta = SegmentationModule(
+        _Flipless(), roi_size=(8, 8, 4), sw_batch_size=1, test_mirror_axes=(0, 1, 2)
+    ).eval()
     with torch.no_grad():
         p, q = plain.predict_probs(x), tta.predict_probs(x)
     assert torch.allclose(p, q, atol=1e-6)

@@ -52,6 +52,15 @@ def write_spec(tmp_path: Path, root: Path, name: str = "tiny", **changes) -> Pat
     return path
 
 
+def png_dpi(path: Path) -> float:
+    """The resolution a PNG declares (its pHYs chunk: pixels per metre)."""
+    import struct
+
+    data = path.read_bytes()
+    at = data.index(b"pHYs")
+    return round(struct.unpack(">I", data[at + 4 : at + 8])[0] * 0.0254, 1)
+
+
 def outputs(results: Path) -> dict[str, bytes]:
     return {
         n: (results / n).read_bytes()
@@ -92,8 +101,14 @@ def test_tiny_sweep_end_to_end_and_idempotent(synthetic_root, tmp_path, capsys):
     assert sorted(p.name for p in (results / "figures").glob("*.png")) == [
         "unet3d_critical_difference.png", "unet3d_diff_heatmap.png", "unet3d_forest.png",
         "unet3d_learning_curves.png", "unet3d_overlays.png", "unet3d_paired_cases.png",
-        "unet3d_per_case_dsc.png", "unet3d_rank_stability.png", "unet3d_similarity_gain.png",
+        "unet3d_per_case_metrics.png", "unet3d_rank_stability.png", "unet3d_similarity_gain.png",
     ]  # fmt: skip
+    pngs = sorted((results / "figures").glob("*.png"))
+    assert sorted((results / "figures").glob("*.pdf")) == [
+        p.with_suffix(".pdf") for p in pngs
+    ]  # both formats
+    for p in pngs:
+        assert png_dpi(p) >= 200, p.name
     assert (results / "similarity.csv").is_file() and "## Source-target lesion similarity" in (
         results / "leaderboard.md"
     ).read_text()
@@ -118,7 +133,7 @@ def test_tiny_sweep_end_to_end_and_idempotent(synthetic_root, tmp_path, capsys):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "WANDB_MODE": "disabled"}
         cmd = [sys.executable, "-m", "transferbench.cli.main", "leaderboard", str(results)]
         subprocess.run(cmd, env=env, check=True, capture_output=True)
-        figures.append({p.name: p.read_bytes() for p in (results / "figures").glob("*.png")})
+        figures.append({p.name: p.read_bytes() for p in (results / "figures").iterdir()})
     assert figures[0] == figures[1]
     # a fresh clone has the tables but not runs/: the rebuild refuses and rewrites nothing
     import shutil

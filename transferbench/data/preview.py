@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 
 from transferbench.data.intensity import HU_WINDOW  # noqa: E402
 from transferbench.data.sources import create_source  # noqa: E402
+from transferbench.plots import radiological, save_figure  # noqa: E402
 
 PANELS = (
     ("covid19_ct_seg", "coronacases_001", "COVID-19 (coronacases, HU)"),
@@ -48,17 +49,14 @@ def render_preview(root: str | Path, out: str | Path) -> Path:
         if image.min() >= 0 and image.max() <= 255:  # 0..255 storage: already windowed
             image = image / 255.0 * (HU_WINDOW[1] - HU_WINDOW[0]) + HU_WINDOW[0]
         k = int(np.argmax((label > 0).sum(axis=(0, 1))))
-        # display with anterior up and patient's right on the viewer's left (radiological convention)
-        sl = np.rot90(image[:, :, k])[:, ::-1]
-        ml = np.rot90(label[:, :, k] > 0)[:, ::-1]
+        sl, ml = radiological(image[:, :, k]), radiological(label[:, :, k] > 0)
         ax.imshow(sl, cmap="gray", vmin=HU_WINDOW[0], vmax=HU_WINDOW[1], aspect=spacing[1] / spacing[0])
         if ml.any():
-            ax.contour(ml, levels=[0.5], colors="orange", linewidths=1.0)
+            ax.contour(ml, levels=[0.5], colors=["#E69F00"], linewidths=1.0)
         ax.set_title(f"{title}\n{case.case_id}", fontsize=8)
         ax.axis("off")
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out)
     return out

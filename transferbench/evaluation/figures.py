@@ -1,5 +1,6 @@
-"""Leaderboard figures (matplotlib, Agg): difference-to-scratch heatmap, per-case distributions, learning
-curves and prediction overlays. Written atomically as PNG into ``<results>/figures/``."""
+"""Leaderboard figures (matplotlib, Agg): difference-to-scratch heatmap, per-case distributions of DSC, NSD
+and HD95, learning curves and prediction overlays. Written atomically as PNG (200 dpi) and PDF into
+``<results>/figures/`` (``transferbench.plots``)."""
 
 from __future__ import annotations
 
@@ -15,49 +16,70 @@ import pandas as pd  # noqa: E402
 
 from transferbench.evaluation import stat_figures as sf  # noqa: E402
 from transferbench.evaluation.leaderboard import MATCHED, is_baseline, without_collapsed  # noqa: E402
-from transferbench.evaluation.plotting import save  # noqa: E402
+from transferbench.evaluation.plotting import OKABE_ITO, radiological, save  # noqa: E402
 from transferbench.run_folder import RunFolder  # noqa: E402
 
 Curves = dict[str, list]  # run id -> [(epoch, validation Dice), ...]
 
 
 def heatmap(board: pd.DataFrame, model: str, path: Path) -> None:
+    """Strategy x source grid of the DSC difference to the step-matched scratch; cells that were not run
+    (or have no matched baseline) are hatched, not coloured like a zero difference."""
+    from matplotlib.patches import Patch, Rectangle
+
     col = f"dsc_diff_{MATCHED}"
     b = board[(board.model == model) & ~board.strategy.map(is_baseline)].dropna(subset=[col])
     if b.empty:
         return
     table = b.pivot(index="strategy", columns="source", values=col)
     pvals = b.pivot(index="strategy", columns="source", values=f"p_holm_{MATCHED}")
-    lim = max(0.05, float(np.nanmax(np.abs(table.to_numpy()))))
-    fig, ax = plt.subplots(figsize=(1.4 + 1.3 * table.shape[1], 0.9 + 0.5 * table.shape[0]))
-    im = ax.imshow(table.to_numpy(), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
-    for (i, j), v in np.ndenumerate(table.to_numpy()):
-        if not np.isnan(v):
+    values = table.to_numpy(dtype=float)
+    lim = max(0.05, float(np.nanmax(np.abs(values))))
+    fig, ax = plt.subplots(figsize=(1.8 + 1.3 * table.shape[1], 1.2 + 0.5 * table.shape[0]))
+    im = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        if np.isnan(v):
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.55", lw=0))
+        else:
             star = "*" if pvals.iloc[i, j] < 0.05 else ""
-            ax.text(j, i, f"{v:+.3f}{star}", ha="center", va="center", fontsize=8)
+            ink = "white" if abs(v) > 0.6 * lim else "black"
+            ax.text(j, i, f"{v:+.3f}{star}", ha="center", va="center", fontsize=8, color=ink)
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right")
     ax.set_yticks(range(table.shape[0]), table.index)
+    ax.set_xlabel("source")
+    ax.set_ylabel("strategy")
     ax.set_title(f"{model}: DSC difference to the step-matched scratch (* Holm p < 0.05)", fontsize=9)
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="DSC difference to scratch_matched")
+    if np.isnan(values).any():
+        hatch = Patch(facecolor="white", edgecolor="0.55", hatch="///", label="not run")
+        ax.legend(handles=[hatch], loc="upper left", bbox_to_anchor=(0.0, -0.35), fontsize=7, frameon=False)
     save(fig, path)
 
 
+METRICS = [("dsc", "DSC", "higher is better"), ("nsd", "NSD", "higher is better"),
+           ("hd95_mm", "HD95 (mm)", "lower is better; one empty mask: left out")]  # fmt: skip
+
+
 def distributions(per_case: pd.DataFrame, model: str, path: Path) -> None:
+    """Per row: the per-case DSC, NSD and HD95 side by side (box plots with every case-seed point)."""
     d = per_case[per_case.model == model].dropna(subset=["dsc"])
     if d.empty:
         return
-    groups = [
-        (f"{s}\n{src}" if src != "-" else s, g["dsc"].to_numpy())
-        for (s, src), g in d.groupby(["strategy", "source"])
-    ]
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(groups)), 3.6))
-    ax.boxplot([g for _, g in groups], showfliers=False)
+    nsd = next((c for c in d.columns if c.startswith("nsd_")), "nsd")
+    keys = [(s, src) for (s, src), _ in d.groupby(["strategy", "source"])]
+    names = [f"{s}\n{src}" if src != "-" else s for s, src in keys]
+    fig, axes = plt.subplots(1, 3, figsize=(3 * max(3.0, 0.45 * len(keys)), 3.8), sharex=True)
     rng = np.random.default_rng(0)
-    for i, (_, g) in enumerate(groups, start=1):
-        ax.scatter(i + rng.uniform(-0.15, 0.15, len(g)), g, s=5, alpha=0.5, color="k")
-    ax.set_xticks(range(1, len(groups) + 1), [n for n, _ in groups], rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("per-case DSC")
-    ax.set_title(f"{model}: per-case DSC (test cases x folds x seeds)", fontsize=9)
+    for ax, (column, label, note) in zip(axes, METRICS):
+        column = nsd if column == "nsd" else column
+        groups = [g[column].dropna().to_numpy() for _, g in d.groupby(["strategy", "source"])]
+        ax.boxplot(groups, showfliers=False)
+        for i, g in enumerate(groups, start=1):
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(g)), g, s=4, alpha=0.5, color="k")
+        ax.set_xticks(range(1, len(keys) + 1), names, rotation=60, ha="right", fontsize=6)
+        ax.set_ylabel(f"per-case {label if column != nsd else f'NSD at {nsd[4:]}'}")
+        ax.set_title(f"{label} ({note})", fontsize=8)
+    fig.suptitle(f"{model}: per-case metrics (test cases x folds x seeds)", fontsize=9)
     save(fig, path)
 
 
@@ -112,6 +134,9 @@ def overlays(
         target["dataset"], **({"label_mode": target["label_mode"]} if "label_mode" in target else {})
     )
     found = {c.case_id: c for c in src.find_cases(info["data_root"])}
+    from matplotlib.lines import Line2D
+
+    ref_colour, pred_colour = OKABE_ITO[0], OKABE_ITO[1]  # blue and orange: colour-blind safe
     fig, axes = plt.subplots(len(cases), 3, figsize=(9, 3 * len(cases)), squeeze=False)
     for row, case in zip(axes, cases):
         ras = lambda p: nib.as_closest_canonical(nib.load(p))  # noqa: E731  (stored orientations differ)
@@ -120,15 +145,23 @@ def overlays(
         z = int(np.argmax(gt.sum(axis=(0, 1)))) if gt.any() else img.shape[2] // 2
         for ax, (name, run_id) in zip(row, [("reference", None), ("scratch", base[base.case == case].run.iloc[0]),
                                             (f"{best.strategy} / {best.source}", top[top.case == case].run.iloc[0])]):  # fmt: skip
-            ax.imshow(np.rot90(img[:, :, z]), cmap="gray")
-            mask = gt if run_id is None else np.asarray(ras(folder_of(run_id).prediction(case)).dataobj) > 0
-            if mask[:, :, z].any():
-                ax.contour(
-                    np.rot90(mask[:, :, z]), levels=[0.5], colors="r" if run_id else "lime", linewidths=0.8
-                )
+            ax.imshow(radiological(img[:, :, z]), cmap="gray")
+            if gt[:, :, z].any():
+                ax.contour(radiological(gt[:, :, z]), levels=[0.5], colors=[ref_colour], linewidths=0.9)
+            if run_id is not None:
+                mask = np.asarray(ras(folder_of(run_id).prediction(case)).dataobj) > 0
+                if mask[:, :, z].any():
+                    ax.contour(radiological(mask[:, :, z]), levels=[0.5], colors=[pred_colour], linewidths=0.9,
+                               linestyles="--")  # fmt: skip
             dsc = "" if run_id is None else f" DSC {d[(d.run == run_id) & (d.case == case)].dsc.iloc[0]:.2f}"
             ax.set_title(f"{case}: {name}{dsc}", fontsize=7)
+            ax.text(0.02, 0.5, "R", transform=ax.transAxes, color="w", fontsize=7, va="center")
+            ax.text(0.98, 0.5, "L", transform=ax.transAxes, color="w", fontsize=7, va="center", ha="right")
             ax.axis("off")
+    handles = [Line2D([], [], color=ref_colour, label="reference"),
+               Line2D([], [], color=pred_colour, ls="--", label="prediction")]  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle("axial slices, radiological convention (patient's right on the left)", fontsize=8)
     save(fig, path)
 
 
@@ -150,7 +183,7 @@ def write_figures(
             sf.cd_diagram(ranking[model], model, out / f"{model}_critical_difference.png")
             sf.rank_blobs(ranking[model], model, out / f"{model}_rank_stability.png")
         heatmap(board, model, out / f"{model}_diff_heatmap.png")
-        distributions(per_case, model, out / f"{model}_per_case_dsc.png")
+        distributions(per_case, model, out / f"{model}_per_case_metrics.png")
         learning_curves(val_curves, runs, model, out / f"{model}_learning_curves.png")
         try:
             overlays(folder_of, info, per_case, board, model, out / f"{model}_overlays.png")

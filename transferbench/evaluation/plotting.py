@@ -1,21 +1,15 @@
-"""Matplotlib set-up shared by the figure modules: the Agg backend and one atomic PNG writer."""
+"""Matplotlib set-up shared by the figure modules (``transferbench.plots``): the Agg backend, the palette
+and the writer of every figure (PNG at 200 dpi and PDF)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import matplotlib
+from transferbench.plots import OKABE_ITO, radiological, save_figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from transferbench.files import atomic_write_bytes  # noqa: E402
+__all__ = ["OKABE_ITO", "radiological", "save"]
 
 
 def save(fig, path: Path) -> None:
-    """Write ``fig`` as PNG atomically (no timestamp metadata, so reruns are byte-identical) and close it."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    """Write ``fig`` as PNG and PDF atomically (no timestamps, so reruns are byte-identical) and close it."""
+    save_figure(fig, path)
