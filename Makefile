@@ -5,19 +5,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench preview fit sweep leaderboard clean
+.PHONY: install test lint bench preview fit sweep leaderboard clean lock
 
 SWEEP ?= synthetic
 JOBS ?= 2
 
 install: $(STAMP)
 
-# torch is pinned first so the package's `torch>=2.6` is already satisfied (no multi-GB CUDA wheel).
-$(STAMP): pyproject.toml
+# torch is pinned first so the package's `torch>=2.6` is already satisfied (no multi-GB CUDA wheel); every
+# other package at the version in constraints.txt, the environment the committed results were made in.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "torch==$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[dev,lidc]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,lidc]"
 	touch $(STAMP)
+
+# Record the installed environment as the new constraints (after changing a dependency in pyproject.toml).
+lock: $(STAMP)
+	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v "^torch=="; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 # The main job: plan, run (resumable: re-running skips finished runs) and aggregate the default sweep.
 # Prepares the synthetic data if absent; writes results/synthetic/leaderboard.csv, .md and figures/.

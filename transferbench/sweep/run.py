@@ -13,6 +13,7 @@ from pathlib import Path
 from transferbench.errors import TransferbenchError
 from transferbench.sweep.aggregate import aggregate, write_plan
 from transferbench.sweep.datacheck import check_sweep_data
+from transferbench.sweep.environment import record_environment
 from transferbench.sweep.launch import Progress, run_local, run_submitit
 from transferbench.sweep.plan import make_plan
 from transferbench.sweep.spec import load_spec
@@ -63,7 +64,10 @@ def run_sweep(
 
 
 def _run_and_aggregate(spec, plan, results_dir: Path, launcher, jobs, cluster, stream) -> int:
-    write_plan(plan, ResultsStore(results_dir))
+    store = ResultsStore(results_dir)
+    write_plan(plan, store)
+    if any(store.result(r.id) is None for r in plan.runs):  # something will train here: record with what
+        record_environment(results_dir)
     launcher = launcher or spec.launcher.get("name", "local")
     start = time.time()
     progress = Progress(plan, stream)
