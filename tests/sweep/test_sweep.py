@@ -124,7 +124,10 @@ def test_tiny_sweep_end_to_end_and_idempotent(synthetic_root, tmp_path, capsys):
     assert err.count("already done") == 5 and "start " not in err
     assert outputs(results) == first
     (env,) = json.loads((results / "environment.json").read_text())  # recorded once, not again on a rerun
-    assert env["packages"]["torch"] == torch.__version__.split("+")[0] or env["packages"]["torch"] == torch.__version__
+    assert (
+        env["packages"]["torch"] == torch.__version__.split("+")[0]
+        or env["packages"]["torch"] == torch.__version__
+    )
     assert env["packages"]["monai"] and len(env.get("constraints_sha256", "")) == 64
     # the leaderboard command rebuilds the same tables from the stored runs alone
     for name in ("leaderboard.csv", "per_case.csv"):
