@@ -20,7 +20,8 @@ from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
+from monai.data import DataLoader
+from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
 
 from transferbench.errors import DataError
 
@@ -139,7 +140,8 @@ def slice_dataloader(
     volume_weights: Sequence[float] | None = None,
     num_workers: int = 0,
 ) -> DataLoader:
-    """``n_batches`` batches of slices drawn over all of ``ds`` (with replacement), each once per scale."""
+    """``n_batches`` batches of slices drawn over all of ``ds`` (with replacement), each once per scale.
+    MONAI's DataLoader, as for 3D patches: it draws its seed from torch's generator, so runs are seeded alike."""
     sampler = WeightedRandomSampler(
         ds.weights(lesion_fraction, volume_weights), num_samples=n_batches * batch_size, replacement=True
     )
