@@ -54,6 +54,7 @@ def _args(root: str, out: str) -> list[str]:
         "--trainer.logger", "false", "--test_after_fit", "false", "--trainer.enable_progress_bar", "false",
         "--data.target_spacing", "[6, 6, 9]", "--data.patch_size", "[32, 32, 16]",
         "--trainer.callbacks+", "benchmarks.bench_sweep.FirstStep", "--trainer.num_sanity_val_steps", "0",
+        "--overwrite", "true",  # one folder for every repeat: each replaces the last
     ]  # fmt: skip
 
 
