@@ -49,10 +49,9 @@ def evaluate_main(argv: list[str]) -> int:
     df = result.scores
     if args.out is None:
         print(df.to_csv(index=False), end="")
-    num = df.select_dtypes("number")
+    metrics = [c for c in df.columns if c == "dsc" or c.startswith("nsd_") or c == "hd95_mm"]
     print(
-        f"{df['case'].nunique()} cases scored: "
-        + ", ".join(f"{c} {num[c].mean():.3f}" for c in num.columns[1:4]),
+        f"{df['case'].nunique()} cases scored: " + ", ".join(f"{c} {df[c].mean():.3f}" for c in metrics),
         file=sys.stderr,
     )
     for problem in result.problems:
