@@ -104,6 +104,12 @@ def _leaderboard_main(argv: list[str]) -> int:
     parser.add_argument("--external-model", default=None, help="the model leaderboard it joins")
     parser.add_argument("--external-budget", type=int, default=None, help="its label budget (default: full)")
     parser.add_argument("--external-fold", type=int, default=None, help="its fold (default: the CSV's)")
+    parser.add_argument(
+        "--external-steps",
+        type=int,
+        default=None,
+        help="its optimiser steps: also compared with the scratch trained as long",
+    )
     args = parser.parse_args(argv)
     from transferbench.sweep.aggregate import aggregate
     from transferbench.sweep.external import add_external
@@ -116,7 +122,7 @@ def _leaderboard_main(argv: list[str]) -> int:
                 parser.error(f"--external {item!r}: give LABEL=CSV, e.g. 'nnU-Net (external)=per_case.csv'")
             info = ResultsStore(args.results_dir).read_plan()
             entry = add_external(args.results_dir, label.strip(), csv, info, args.external_model,
-                                 args.external_budget, args.external_fold)  # fmt: skip
+                                 args.external_budget, args.external_fold, args.external_steps)  # fmt: skip
             print(
                 f"external row {entry['label']!r}: {entry['model']}, n_train {entry['n_train']}, fold {entry['fold']}"
             )

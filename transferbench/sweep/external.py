@@ -4,8 +4,10 @@
 sweep's metric columns, exactly the test cases of its fold), copies it into ``RESULTS/external/`` and records
 it in ``RESULTS/external.json``, so every later rebuild keeps the row. The row joins one model's leaderboard
 at one label budget and gets the same paired, case-level statistics as every other row (against
-``scratch``, in the Friedman ranks); it has no step count, so no step-matched comparison, and it counts as
-one seed.
+``scratch``, in the Friedman ranks). Declare its optimiser steps (``--external-steps``) and it is also set
+against the baseline trained for as many steps (``scratch`` or a ``scratch_matched``), as a transfer row is;
+without them it has no step-matched comparison. It counts as one seed; a collapsed outside run (empty
+predictions on most cases with lesion) is flagged like any other.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 
 from transferbench.data.splits import covid_fold
 from transferbench.errors import TransferbenchError
+from transferbench.evaluation.leaderboard import collapsed
 from transferbench.files import atomic_write_text
 
 MANIFEST = "external.json"
@@ -61,6 +64,7 @@ def add_external(
     model: str | None = None,
     n_train: int | None = None,
     fold: int | None = None,
+    steps: int | None = None,
 ) -> dict:
     """Check ``csv`` against the sweep, copy it into the results and record it; returns the entry."""
     results_dir, csv = Path(results_dir), Path(csv)
@@ -94,6 +98,8 @@ def add_external(
     (results_dir / "external").mkdir(exist_ok=True)
     shutil.copyfile(csv, results_dir / "external" / f"{slug}.csv")
     entry = {"label": label, "file": f"external/{slug}.csv", "model": model, "n_train": n_train, "fold": fold}
+    if steps is not None:
+        entry["steps"] = int(steps)
     manifest = [e for e in read_manifest(results_dir) if e["label"] != label] + [entry]
     atomic_write_text(results_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return entry
@@ -115,8 +121,10 @@ def external_tables(results_dir: Path, target: str) -> tuple[pd.DataFrame, list[
         for k, v in reversed(meta.items()):
             df.insert(0, k, v)
         df.insert(df.columns.get_loc("case") + 1, "test_set", target)
-        df["run"], df["collapsed"] = run, False
+        flag = collapsed(df)
+        df["run"], df["collapsed"] = run, flag
         frames.append(df)
         records.append({"id": run, "kind": "finetune", **meta, "status": "done", "wall_s": math.nan,
-                        "total_steps": math.nan, "collapsed": False, "notes": f"external per-case results: {e['file']}"})  # fmt: skip
+                        "total_steps": e.get("steps", math.nan), "collapsed": flag,
+                        "notes": f"external per-case results: {e['file']}"})  # fmt: skip
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), records
