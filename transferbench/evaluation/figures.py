@@ -80,6 +80,7 @@ def distributions(per_case: pd.DataFrame, model: str, path: Path) -> None:
         ax.set_ylabel(f"per-case {label if column != nsd else f'NSD at {nsd[4:]}'}")
         ax.set_title(f"{label} ({note})", fontsize=8)
     fig.suptitle(f"{model}: per-case metrics (test cases x folds x seeds)", fontsize=9)
+    fig.subplots_adjust(wspace=0.4)
     save(fig, path)
 
 
