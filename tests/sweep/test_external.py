@@ -31,6 +31,18 @@ def test_export_writes_nnunets_raw_layout_and_the_benchmark_folds(synthetic_root
     out = nib.load(ds / "labelsTr" / f"{cases[0]}.nii.gz")
     assert np.array_equal(ref.get_fdata(), out.get_fdata()) and np.allclose(ref.affine, out.affine)
     assert not list((tmp_path / "raw").glob("*.partial"))
+    # 0..255 storage (the radiopaedia cases) is written back in HU, so nnU-Net's CT normalisation sees one scale
+    u8 = next(c for c in cases if c.startswith("radiopaedia"))
+    stored = np.asarray(
+        nib.load(synthetic_root / "COVID-19-CT-Seg/COVID-19-CT-Seg_20cases" / f"{u8}.nii.gz").dataobj
+    )
+    written = np.asarray(nib.load(ds / "imagesTr" / f"{u8}_0000.nii.gz").dataobj)
+    assert stored.max() <= 255 and written.min() < -500
+    assert np.allclose(written, np.round(stored / 255.0 * 1500 - 1250), atol=0.5)
+    assert (
+        "written back in HU" in meta["description"]
+        and "stored 0..255 written back in HU" in capsys.readouterr().out
+    )
     assert main(["export", "nnunet", "--root", str(synthetic_root), "--out", str(tmp_path / "raw")]) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
 

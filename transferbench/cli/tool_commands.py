@@ -92,18 +92,24 @@ def export_main(argv: list[str]) -> int:
     parser.add_argument("--fold-scheme", default="folds_4_train")
     parser.add_argument("--label-mode", default="infection", help="COVID-19-CT-Seg: infection, lungs, ...")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument(
+        "--keep-storage",
+        action="store_true",
+        help="copy 0..255 images as stored (default: written back in HU for nnU-Net's CT normalisation)",
+    )
     args = parser.parse_args(argv)
     from transferbench.data.export import export_nnunet
 
     try:
-        path = export_nnunet(args.dataset, args.root, args.out, args.dataset_id, args.fold_scheme,
-                             args.label_mode, args.overwrite)  # fmt: skip
+        path, converted = export_nnunet(args.dataset, args.root, args.out, args.dataset_id, args.fold_scheme,
+                                        args.label_mode, args.overwrite, args.keep_storage)  # fmt: skip
     except TransferbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     n = len(list((path / "imagesTr").iterdir()))
+    hu = f" ({converted} stored 0..255 written back in HU)" if converted else ""
     print(
-        f"wrote {path}: {n} cases, dataset.json, splits_final.json (copy it into nnUNet_preprocessed/{path.name}/)"
+        f"wrote {path}: {n} cases{hu}, dataset.json, splits_final.json (copy into nnUNet_preprocessed/{path.name}/)"
     )
     return 0
 

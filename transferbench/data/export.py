@@ -6,8 +6,11 @@ Writes an nnU-Net v2 *raw* dataset (``imagesTr/<case>_0000.nii.gz``, ``labelsTr/
 shipped benchmark folds, ``val`` holding each fold's *test* cases (nnU-Net's final validation of a fold is then
 the benchmark's test, as in the benchmark's own nnU-Net runs); for another source its train / val split.
 Copy ``splits_final.json`` into ``nnUNet_preprocessed/<Dataset>/`` after ``nnUNetv2_plan_and_preprocess``.
-The folder is written under a temporary name and renamed when complete, so a failure leaves nothing half
-written.
+Images stored windowed to 0..255 (the radiopaedia half of COVID-19-CT-Seg) are written back in HU
+(``HU_WINDOW``): nnU-Net's CT normalisation clips every image to the training set's foreground HU
+percentiles, so a 0..255 image beside HU images would be clipped to a constant; ``keep_storage`` copies them
+as stored. The folder is written under a temporary name and renamed when complete, so a failure leaves
+nothing half written.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import shutil
 from pathlib import Path
 
 import nibabel as nib
+import numpy as np
 
+from transferbench.data.intensity import HU_WINDOW, storage_of
 from transferbench.data.io import inspect_pair_once
 from transferbench.data.sources import create_source
 from transferbench.data.splits import benchmark_splits, source_split
@@ -42,6 +47,22 @@ def _copy_nifti(src: Path, dst: Path) -> None:
         nib.save(nib.load(str(src)), str(dst))
 
 
+def _image_in_hu(src: Path, dst: Path) -> bool:
+    """Write ``src`` to ``dst`` in HU; True when it was stored 0..255 and so converted."""
+    img = nib.load(str(src))
+    data = np.asanyarray(img.dataobj)
+    if storage_of(data, str(src)) != "u8":
+        _copy_nifti(src, dst)
+        return False
+    lo, hi = HU_WINDOW
+    hu = np.round(data.astype(np.float32) / 255.0 * (hi - lo) + lo).astype(np.int16)
+    out = nib.Nifti1Image(hu, img.affine, img.header)
+    out.set_data_dtype(np.int16)
+    out.header.set_slope_inter(1.0, 0.0)
+    nib.save(out, str(dst))
+    return True
+
+
 def export_nnunet(
     dataset: str,
     root: str | Path,
@@ -50,8 +71,10 @@ def export_nnunet(
     fold_scheme: str = "folds_4_train",
     label_mode: str = "infection",
     overwrite: bool = False,
-) -> Path:
-    """Write ``<out>/Dataset<id>_<name>/`` (raw dataset + ``splits_final.json``); returns its path."""
+    keep_storage: bool = False,
+) -> tuple[Path, int]:
+    """Write ``<out>/Dataset<id>_<name>/`` (raw dataset + ``splits_final.json``); returns its path and the
+    number of images converted from 0..255 storage to HU."""
     source = create_source(dataset, **({"label_mode": label_mode} if dataset == TARGET else {}))
     cases = source.find_cases(root)
     problems = [p for c in cases for p in inspect_pair_once(c.image, c.label, source.label_values)[1]]
@@ -74,15 +97,21 @@ def export_nnunet(
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "imagesTr").mkdir(parents=True)
     (tmp / "labelsTr").mkdir()
+    converted = 0
     for c in cases:
-        _copy_nifti(c.image, tmp / "imagesTr" / f"{c.case_id}_0000.nii.gz")
+        image = tmp / "imagesTr" / f"{c.case_id}_0000.nii.gz"
+        if keep_storage:
+            _copy_nifti(c.image, image)
+        else:
+            converted += _image_in_hu(c.image, image)
         _copy_nifti(c.label, tmp / "labelsTr" / f"{c.case_id}.nii.gz")
     classes = sorted(source.label_values - {0})
     lesion = label_mode if dataset == TARGET else "lesion"
     labels = {"background": 0, **({lesion: 1} if classes == [1] else {f"class_{v}": v for v in classes})}
     meta = {
         "name": final.name,
-        "description": f"{dataset} exported by transferbench ({fold_scheme if dataset == TARGET else 'source split'})",
+        "description": f"{dataset} exported by transferbench ({fold_scheme if dataset == TARGET else 'source split'}"
+        + (f"; {converted} image(s) stored 0..255 written back in HU)" if converted else ")"),
         "channel_names": {"0": "CT"},
         "labels": labels,
         "numTraining": len(cases),
@@ -93,4 +122,4 @@ def export_nnunet(
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
-    return final
+    return final, converted
