@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from transferbench.errors import TransferbenchError
-
 
 def data_parser() -> argparse.ArgumentParser:
     from transferbench.data.sources import list_sources
@@ -52,51 +50,43 @@ def data_main(argv: list[str]) -> int:
 
     parser = data_parser()
     args = parser.parse_args(argv)
-    try:
-        if args.command == "prepare" and args.name == "synthetic":
-            from transferbench.data.synthetic import prepare_synthetic
+    if args.command == "prepare" and args.name == "synthetic":
+        from transferbench.data.synthetic import prepare_synthetic
 
-            prepare_synthetic(
-                args.out, seed=args.seed, n_source_cases=args.n_source_cases, workers=args.workers
-            )
-        elif args.command == "prepare":
-            from transferbench.data.lidc import prepare_lidc
+        prepare_synthetic(args.out, seed=args.seed, n_source_cases=args.n_source_cases, workers=args.workers)
+    elif args.command == "prepare":
+        from transferbench.data.lidc import prepare_lidc
 
-            if not args.dicom:
-                parser.error("data prepare lidc_idri needs --dicom DIR (the TCIA LIDC-IDRI download)")
-            report = prepare_lidc(args.dicom, args.out, clevel=args.consensus, patients=args.patients)
-            print(
-                f"{len(report.written)} case(s) written, {len(report.skipped)} already there, in {args.out}"
-            )
-            for path, msg in report.problems:
-                print(f"problem: {path}: {msg}", file=sys.stderr)
-            return 1 if report.problems else 0
-        elif args.command == "preview":
-            from transferbench.data.preview import render_preview
+        if not args.dicom:
+            parser.error("data prepare lidc_idri needs --dicom DIR (the TCIA LIDC-IDRI download)")
+        report = prepare_lidc(args.dicom, args.out, clevel=args.consensus, patients=args.patients)
+        print(f"{len(report.written)} case(s) written, {len(report.skipped)} already there, in {args.out}")
+        for path, msg in report.problems:
+            print(f"problem: {path}: {msg}", file=sys.stderr)
+        return 1 if report.problems else 0
+    elif args.command == "preview":
+        from transferbench.data.preview import render_preview
 
-            print(f"wrote {render_preview(args.root, args.out)}")
-        elif args.command == "check":
-            from transferbench.data.check import check_dataset
+        print(f"wrote {render_preview(args.root, args.out)}")
+    elif args.command == "check":
+        from transferbench.data.check import check_dataset
 
-            report = check_dataset(args.name, args.root, args.label_mode, deep=not args.quick)
-            print(report.format())
-            return 0 if report.ok else 1
-        elif args.command == "fingerprint":
-            data_fingerprint(args)
-        elif args.command == "similarity":
-            from transferbench.data.similarity import write_similarity
+        report = check_dataset(args.name, args.root, args.label_mode, deep=not args.quick)
+        print(report.format())
+        return 0 if report.ok else 1
+    elif args.command == "fingerprint":
+        data_fingerprint(args)
+    elif args.command == "similarity":
+        from transferbench.data.similarity import write_similarity
 
-            table, path = write_similarity(args.root, args.out)
-            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-            print(f"wrote {path}")
-        else:
-            for name, cls in SOURCES.items():
-                print(f"{name:24s} {cls.description}")
-                if args.verbose:
-                    print("\n".join(f"{'':24s}   - {line}" for line in cls.accepted))
-    except TransferbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        table, path = write_similarity(args.root, args.out)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(f"wrote {path}")
+    else:
+        for name, cls in SOURCES.items():
+            print(f"{name:24s} {cls.description}")
+            if args.verbose:
+                print("\n".join(f"{'':24s}   - {line}" for line in cls.accepted))
     return 0
 
 

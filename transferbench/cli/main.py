@@ -82,11 +82,7 @@ def _sweep_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from transferbench.sweep.run import run_sweep
 
-    try:
-        failed = run_sweep(args.config, args.launcher, args.jobs, args.cluster, args.dry_run)
-    except TransferbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    failed = run_sweep(args.config, args.launcher, args.jobs, args.cluster, args.dry_run)
     return 1 if failed else 0
 
 
@@ -127,9 +123,8 @@ def _leaderboard_main(argv: list[str]) -> int:
                 f"external row {entry['label']!r}: {entry['model']}, n_train {entry['n_train']}, fold {entry['fold']}"
             )
         board = aggregate(args.results_dir, figures=not args.no_figures)
-    except (FileNotFoundError, TransferbenchError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except FileNotFoundError as err:  # not a results folder
+        raise TransferbenchError(str(err)) from None
     print(
         f"wrote {args.results_dir}/leaderboard.csv ({len(board)} rows), leaderboard.md, per_case.csv, figures/"
     )
@@ -145,11 +140,7 @@ def _lightning_main(command: str, rest: list[str]) -> int:
     rest = ["--help" if a == "--help-full" else a for a in rest]
     from transferbench.training.cli import run_lightning
 
-    try:
-        run_lightning([command, *_resolve_config_names(rest)])
-    except TransferbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    run_lightning([command, *_resolve_config_names(rest)])
     return 0
 
 
@@ -210,12 +201,16 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"transferbench {__version__}")
         return 0
-    if command == "predict" and any(a in ("-i", "--input", "--run") for a in rest):
-        return _tool("predict_folder_main")(rest)
-    if command in LIGHTNING_COMMANDS:
-        return _lightning_main(command, rest)
-    if command in COMMANDS:
-        return COMMANDS[command](rest)
+    try:  # every command's user-facing error, reported in one place
+        if command == "predict" and any(a in ("-i", "--input", "--run") for a in rest):
+            return _tool("predict_folder_main")(rest)
+        if command in LIGHTNING_COMMANDS:
+            return _lightning_main(command, rest)
+        if command in COMMANDS:
+            return COMMANDS[command](rest)
+    except TransferbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if command in ("models", "strategies", "configs"):
         return _listing(command)
     print(f"error: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)

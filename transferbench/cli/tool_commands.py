@@ -1,5 +1,5 @@
 """`transferbench evaluate | export | ceiling | predict -i -o`: the bridges to other tools and the checks
-of a geometry, each a thin parser over the package."""
+of a geometry, each a thin parser over the package (``main`` reports a ``TransferbenchError`` and exits 2)."""
 
 from __future__ import annotations
 
@@ -37,15 +37,11 @@ def evaluate_main(argv: list[str]) -> int:
         )
     except ValueError:
         parser.error(f"--label-map {args.label_map!r}: use FROM:TO pairs, e.g. 255:1")
-    try:
-        cases = covid_fold(args.fold, args.fold_scheme)["test"] if args.fold is not None else None
-        cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else cases
-        result = evaluate_folder(
-            args.pred, args.ref, args.tolerance_mm, args.out, args.threshold, mapping, cases, args.fold
-        )
-    except TransferbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    cases = covid_fold(args.fold, args.fold_scheme)["test"] if args.fold is not None else None
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else cases
+    result = evaluate_folder(
+        args.pred, args.ref, args.tolerance_mm, args.out, args.threshold, mapping, cases, args.fold
+    )
     df = result.scores
     if args.out is None:
         print(df.to_csv(index=False), end="")
@@ -73,11 +69,7 @@ def predict_folder_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from transferbench.training.predict_folder import predict_folder
 
-    try:
-        written = predict_folder(args.input, args.output, args.run, args.checkpoint, args.device)
-    except TransferbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    written = predict_folder(args.input, args.output, args.run, args.checkpoint, args.device)
     print(f"wrote {len(written)} mask(s) to {args.output}")
     return 0
 
@@ -100,12 +92,8 @@ def export_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from transferbench.data.export import export_nnunet
 
-    try:
-        path, converted = export_nnunet(args.dataset, args.root, args.out, args.dataset_id, args.fold_scheme,
-                                        args.label_mode, args.overwrite, args.keep_storage)  # fmt: skip
-    except TransferbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    path, converted = export_nnunet(args.dataset, args.root, args.out, args.dataset_id, args.fold_scheme,
+                                    args.label_mode, args.overwrite, args.keep_storage)  # fmt: skip
     n = len(list((path / "imagesTr").iterdir()))
     hu = f" ({converted} stored 0..255 written back in HU)" if converted else ""
     print(
@@ -126,18 +114,11 @@ def ceiling_main(argv: list[str]) -> int:
 
     path = find_config(args.config)
     if path is None:
-        print(
-            f"error: no config {args.config!r} (a file, or one of `transferbench configs`)", file=sys.stderr
-        )
-        return 2
+        raise TransferbenchError(f"no config {args.config!r} (a file, or one of `transferbench configs`)")
     cfg = read_yaml(path)
     if args.root:
         cfg["data"] = {**cfg.get("data", {}), "root": args.root}
-    try:
-        df = config_ceiling(cfg, args.split)
-    except TransferbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    df = config_ceiling(cfg, args.split)
     print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(
         f"{len(df)} {args.split} cases: ceiling DSC mean {df['dsc_ceiling'].mean():.3f}, "
