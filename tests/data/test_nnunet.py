@@ -79,6 +79,7 @@ def test_training_patches_have_the_patch_shape_and_binary_labels():
 
 
 def test_datamodule_nnunet_pipeline(synthetic_root):
+    from transferbench.data.cache import PreprocessedCache
     from transferbench.data.datamodule import CTSegDataModule
 
     dm = CTSegDataModule(
@@ -88,8 +89,7 @@ def test_datamodule_nnunet_pipeline(synthetic_root):
     dm.setup("fit")
     props = dm.state_dict()["intensity_properties"]
     assert props == intensity_properties(dm.fingerprint())
-    raw = dm._load_all(__import__("transferbench.data.cache", fromlist=["x"]).PreprocessedCache(
-        dm.cache_dir, dm.target_spacing), dm.cases["val"][:1])[0]  # fmt: skip
+    raw = dm._load_all(PreprocessedCache(dm.cache_dir, dm.target_spacing), dm.cases["val"][:1])[0]
     assert torch.allclose(dm._val[0]["image"], ct_normalise(raw["image"], props))
     batch = next(iter(dm.train_dataloader()))
     assert tuple(batch["image"].shape) == (2, 1, 32, 32, 16)

@@ -81,8 +81,9 @@ def test_outside_results_become_a_leaderboard_row_with_statistics(synthetic_root
     assert "nnU-Net (external)" in (results / "leaderboard.md").read_text()
     assert "nnU-Net (external)" in set(pd.read_csv(results / "ranks.csv")["row"])
     assert (
-        ext.matched_baseline != ext.matched_baseline or ext.matched_baseline == ""
-    )  # no steps declared: none
+        pd.isna(ext.matched_baseline) or ext.matched_baseline == ""
+    )  # no steps declared: no matched baseline
+    assert pd.isna(ext.dsc_diff_scratch_matched)
     # with its steps declared (the tiny sweep's scratch trains 6) it is also set against the scratch trained as long
     assert main(["leaderboard", str(results), "--no-figures", "--external", f"nnU-Net (external)={csv}",
                  "--external-steps", "6"]) == 0  # fmt: skip

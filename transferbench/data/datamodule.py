@@ -6,7 +6,6 @@ from typing import Literal
 
 import pytorch_lightning as pl
 from monai.data import DataLoader, Dataset, list_data_collate
-from monai.transforms import Compose
 from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 
@@ -18,7 +17,7 @@ from transferbench.data.slices import SliceDataset, multiscale_sizes, slice_data
 from transferbench.data.sources import Case, Source, create_source
 from transferbench.data.splits import covid_fold, label_budget, source_split
 from transferbench.data.synthetic import is_prepared, prepare_synthetic
-from transferbench.data.transforms import preprocess_transforms, train_patch_transforms
+from transferbench.data.transforms import inference_transforms, train_patch_transforms
 from transferbench.errors import DataError
 
 TARGET = "covid19_ct_seg"
@@ -263,18 +262,26 @@ class CTSegDataModule(pl.LightningDataModule):
                 "full report):\n" + "\n".join(f"  - {path}: {msg}" for path, msg in sorted(problems))
             )
         cache = PreprocessedCache(self.cache_dir, self.target_spacing)
-        if self.hparams.pipeline == "nnunet" and self._intensity is None:
-            self._intensity = nnunet.intensity_properties(self.fingerprint())
-            rank_zero_info(f"[data] nnU-Net CT normalisation (HU): {self._intensity}")
         if stage in (None, "fit"):
             self._train = self._load_all(cache, self.cases["train"])
             self._train_weights = self.sampling_weights(self.cases["train"])
         if stage in (None, "fit", "validate"):
-            norm = self.hparams.pipeline == "nnunet"  # whole volumes as the network sees them
+            props = self.intensity  # whole volumes as the network sees them
             self._val = [
-                {**v, "image": nnunet.ct_normalise(v["image"], self._intensity)} if norm else v
+                {**v, "image": nnunet.ct_normalise(v["image"], props)} if props else v
                 for v in self._load_all(cache, self.cases["val"])
             ]
+
+    @property
+    def intensity(self) -> dict[str, float] | None:
+        """The ``nnunet`` pipeline's CT normalisation (foreground HU statistics of the training cases, from
+        the fingerprint, or as restored from a checkpoint); None for the ``default`` pipeline."""
+        if self.hparams.pipeline != "nnunet":
+            return None
+        if self._intensity is None:
+            self._intensity = nnunet.intensity_properties(self.fingerprint())
+            rank_zero_info(f"[data] nnU-Net CT normalisation (HU): {self._intensity}")
+        return self._intensity
 
     def state_dict(self) -> dict:
         """Saved in checkpoints: what a later prediction must preprocess with (the spacing and intensities
@@ -323,13 +330,9 @@ class CTSegDataModule(pl.LightningDataModule):
         if len(hp.patch_size) == 2:
             return self._slice_dataloader()
         args = (hp.patch_size, hp.samples_per_volume, hp.pos_fraction)
-        nnu = hp.pipeline == "nnunet"
-        ds = Dataset(
-            self._train,
-            transform=nnunet.nnunet_train_transforms(*args, self._intensity)
-            if nnu
-            else train_patch_transforms(*args),
-        )
+        props = self.intensity
+        transform = nnunet.nnunet_train_transforms(*args, props) if props else train_patch_transforms(*args)
+        ds = Dataset(self._train, transform=transform)
         sampler = self.train_sampler(len(ds))
         return DataLoader(
             ds,
@@ -375,12 +378,7 @@ class CTSegDataModule(pl.LightningDataModule):
         One instance per DataModule: MONAI inverts only with the very transform objects that were applied.
         """
         if self._inference_transform is None:
-            pre = preprocess_transforms(self.target_spacing, keys=("image",))
-            if self.hparams.pipeline == "nnunet":
-                if self._intensity is None:
-                    self._intensity = nnunet.intensity_properties(self.fingerprint())
-                pre = Compose([*pre.transforms, nnunet.NNUNetCTNormalized("image", self._intensity)])
-            self._inference_transform = pre
+            self._inference_transform = inference_transforms(self.target_spacing, self.intensity)
         return self._inference_transform
 
     def test_dataloader(self) -> DataLoader:

@@ -72,6 +72,19 @@ def preprocess_transforms(
     )
 
 
+def inference_transforms(
+    target_spacing: Sequence[float], intensity: Mapping[str, float] | None = None
+) -> Compose:
+    """The image's preprocessing for prediction (invertible: the prediction maps back through it), with
+    nnU-Net's CT normalisation appended when the run used the ``nnunet`` pipeline (its ``intensity``)."""
+    pre = preprocess_transforms(target_spacing, keys=("image",))
+    if intensity is None:
+        return pre
+    from transferbench.data.nnunet import NNUNetCTNormalized
+
+    return Compose([*pre.transforms, NNUNetCTNormalized("image", intensity)])
+
+
 def train_patch_transforms(
     patch_size: Sequence[int], samples_per_volume: int, pos_fraction: float
 ) -> Compose:

@@ -16,7 +16,8 @@ import pandas as pd  # noqa: E402
 
 from transferbench.evaluation import stat_figures as sf  # noqa: E402
 from transferbench.evaluation.leaderboard import MATCHED, is_baseline, without_collapsed  # noqa: E402
-from transferbench.evaluation.plotting import OKABE_ITO, radiological, save  # noqa: E402
+from transferbench.plots import OKABE_ITO, radiological  # noqa: E402
+from transferbench.plots import save_figure as save  # noqa: E402
 from transferbench.run_folder import RunFolder  # noqa: E402
 
 Curves = dict[str, list]  # run id -> [(epoch, validation Dice), ...]

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 from transferbench.evaluation import statistics as st  # noqa: E402
 from transferbench.evaluation.comparisons import row_label  # noqa: E402
 from transferbench.evaluation.leaderboard import KEYS, MATCHED, without_collapsed  # noqa: E402
-from transferbench.evaluation.plotting import save  # noqa: E402
+from transferbench.plots import save_figure as save  # noqa: E402
 
 
 def forest(board: pd.DataFrame, model: str, path: Path) -> None:

@@ -49,6 +49,14 @@ def adjust_lr_factor(epoch: int, decay_epoch: int = 50, decay_rate: float = 0.1)
     return decay_rate ** sum(j // decay_epoch for j in range(1, epoch + 2))
 
 
+def stored_grid_class_map(transform, image: torch.Tensor, probs: torch.Tensor) -> np.ndarray:
+    """Class map of one volume's probabilities ``probs`` (C, ...) on the grid of its stored image:
+    ``image`` is the preprocessed image (its applied operations) and ``transform`` the very objects that
+    produced it (MONAI inverts only with those); probabilities are resampled back, then argmax."""
+    inverter = Invertd(keys="pred", transform=transform, orig_keys="image", nearest_interp=False)
+    return inverter({"image": image, "pred": probs})["pred"].argmax(0).numpy().astype(np.uint8)
+
+
 class SegmentationModule(pl.LightningModule):
     """Dice + cross-entropy training with deep supervision, nnU-Net's optimiser by default.
 
@@ -260,12 +268,10 @@ class SegmentationModule(pl.LightningModule):
     # ------------------------------------------------------------------ test
     def _invert(self, image: torch.Tensor, probs: torch.Tensor) -> np.ndarray:
         """Class map on the original voxel grid of the stored image."""
-        dm = self.trainer.datamodule
-        inverter = Invertd(
-            keys="pred", transform=dm.inference_transform(), orig_keys="image", nearest_interp=False
-        )
         item = decollate_batch({"image": image.cpu(), "pred": probs.cpu()})[0]
-        return inverter(item)["pred"].argmax(0).numpy().astype(np.uint8)
+        return stored_grid_class_map(
+            self.trainer.datamodule.inference_transform(), item["image"], item["pred"]
+        )
 
     def predict_probs(self, image: torch.Tensor) -> torch.Tensor:
         """Class probabilities of a (B, 1, X, Y, Z) volume, averaged over ``test_mirror_axes`` flips."""

@@ -13,23 +13,21 @@ rerun skips what is done.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 from pathlib import Path
 
 import nibabel as nib
-import numpy as np
 import torch
-from monai.transforms import Compose, Invertd
+from monai.transforms import Compose
 
 from transferbench.config import read_yaml
 from transferbench.data.io import save_nifti
-from transferbench.data.nnunet import NNUNetCTNormalized
-from transferbench.data.transforms import preprocess_transforms
+from transferbench.data.transforms import inference_transforms
 from transferbench.errors import DataError, TransferbenchError
+from transferbench.models.registry import network_class
 from transferbench.run_folder import RunFolder
-from transferbench.training.module import SegmentationModule
+from transferbench.training.module import SegmentationModule, stored_grid_class_map
 
 SUFFIXES = (".nii.gz", ".nii")
 
@@ -59,10 +57,9 @@ def _inputs(folder: Path) -> list[Path]:
 
 
 def _network(config: dict):
+    """The run's network as configured (registry name or import path, ``init_args``)."""
     net = (config.get("model") or {}).get("net") or {}
-    module, _, name = str(net.get("class_path", "")).rpartition(".")
-    cls = getattr(importlib.import_module(module), name)
-    return cls(**(net.get("init_args") or {}))
+    return network_class(config)(**((net.get("init_args") if isinstance(net, dict) else None) or {}))
 
 
 def load_run(run_dir: str | Path, checkpoint: str | None = None) -> tuple[SegmentationModule, Compose]:
@@ -86,13 +83,10 @@ def load_run(run_dir: str | Path, checkpoint: str | None = None) -> tuple[Segmen
     spacing = saved.get("target_spacing") or data.get("target_spacing")
     if spacing is None:
         raise TransferbenchError(f"{ckpt}: records no target spacing (a checkpoint from before it was saved)")
-    transform = preprocess_transforms(tuple(float(s) for s in spacing), keys=("image",))
-    if data.get("pipeline", "default") == "nnunet":
-        if not saved.get("intensity_properties"):
-            raise TransferbenchError(f"{ckpt}: an nnunet-pipeline run without its intensity properties")
-        transform = Compose(
-            [*transform.transforms, NNUNetCTNormalized("image", saved["intensity_properties"])]
-        )
+    intensity = saved.get("intensity_properties")
+    if data.get("pipeline", "default") == "nnunet" and not intensity:
+        raise TransferbenchError(f"{ckpt}: an nnunet-pipeline run without its intensity properties")
+    transform = inference_transforms(tuple(float(s) for s in spacing), intensity)
     return module.eval(), transform
 
 
@@ -110,7 +104,6 @@ def predict_folder(
     module.to(device)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    inverter = Invertd(keys="pred", transform=transform, orig_keys="image", nearest_interp=False)
     written = []
     for k, path in enumerate(files, 1):
         target = out / f"{_case_id(path)}.nii.gz"
@@ -124,7 +117,7 @@ def predict_folder(
             raise DataError(f"{path}: {err}") from err
         with torch.no_grad():
             probs = module.predict_probs(d["image"][None].to(device)).cpu()
-        mask = inverter({"image": d["image"], "pred": probs[0]})["pred"].argmax(0).numpy().astype(np.uint8)
+        mask = stored_grid_class_map(transform, d["image"], probs[0])
         img = nib.load(str(path))
         if mask.shape != img.shape[:3]:
             raise RuntimeError(f"{path}: mask {mask.shape} is not on the input grid {img.shape[:3]}")
