@@ -24,7 +24,6 @@ DPI = 200
 # Okabe & Ito (2008): blue, orange, bluish green, vermillion, reddish purple, sky blue, yellow, black
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 plt.rcParams["axes.prop_cycle"] = cycler(color=OKABE_ITO)
-plt.rcParams["svg.hashsalt"] = "transferbench"
 
 
 def radiological(axial: np.ndarray) -> np.ndarray:
