@@ -19,8 +19,8 @@ def _capture(monkeypatch) -> list:
 def test_heatmap_labels_its_colour_bar_and_hatches_missing_cells(monkeypatch):
     board = pd.DataFrame(
         [
-            {"model": "m", "strategy": "finetune", "source": "a", "dsc_diff_scratch_matched": 0.1, "p_holm_scratch_matched": 0.01},
-            {"model": "m", "strategy": "encoder", "source": "b", "dsc_diff_scratch_matched": -0.05, "p_holm_scratch_matched": 0.3},
+            {"model": "m", "strategy": "finetune", "source": "a", "dsc_diff_scratch_matched": 0.1, "verdict": "better"},
+            {"model": "m", "strategy": "encoder", "source": "b", "dsc_diff_scratch_matched": -0.05, "verdict": "too few seeds"},
         ]
     )  # fmt: skip
     shown = _capture(monkeypatch)

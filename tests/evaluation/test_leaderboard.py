@@ -61,11 +61,15 @@ def test_rows_compare_with_the_step_matched_and_the_plain_scratch():
     ft = board.loc[("finetune", "tumor")]
     assert ft.matched_baseline == "scratch_matched" and ft.steps == 400
     assert ft.dsc_diff_scratch_matched == 0.0625 and ft.dsc_diff_scratch == 0.125
-    assert ft.ci_low_scratch_matched == ft.ci_high_scratch_matched == 0.0625
-    assert ft.n_cases == 10 and ft.n_runs == 2 and ft.collapsed == 0
-    # exact Wilcoxon on 10 cases (not 20 case x seed pairs): two-sided p = 2 / 2**10
-    assert ft.p_scratch_matched == pytest.approx(2 / 1024)
+    # every d[s, c] is 1/16: no variance, a zero-width crossed interval
+    assert ft.ci_low_scratch_matched == ft.ci_high_scratch_matched == 0.0625 and ft.p_scratch_matched == 0
+    assert ft.n_cases == 10 and ft.n_runs == 2 and ft.collapsed == 0 and ft.n_seeds_scratch_matched == 2
+    # secondary: exact Wilcoxon on 10 cases (not 20 case x seed pairs): two-sided p = 2 / 2**10
+    assert ft.p_case_scratch_matched == pytest.approx(2 / 1024)
     assert ft.per_seed_scratch_matched == "s0 +0.062, s1 +0.062" and ft.wins_scratch_matched == "10/10"
+    assert ft.seeds_won_scratch_matched == "2 of 2" and ft.p_improve_scratch_matched > 0.5
+    # two seeds are below the minimum: no claim, however clear the cases are
+    assert ft.verdict == "too few seeds" and ft.verdict_scratch == "too few seeds"
     joint = board.loc[("joint", "tumor")]
     assert joint.matched_baseline == "scratch"  # adds no steps: the plain scratch is its matched control
     matched = board.loc[("scratch_matched", "-")]
@@ -80,6 +84,7 @@ def test_collapsed_run_is_counted_and_left_out_of_the_mean():
     assert joint.dsc_mean == pytest.approx(BASE.mean())  # seed 0 only: +-1/16 alternating
     assert joint.dsc_mean_all == pytest.approx(BASE.mean() / 2)  # seed 1 predicted nothing anywhere
     assert joint.per_seed_scratch == "s0 +0.000" and joint.dsc_diff_scratch == pytest.approx(0.0)
+    assert joint.n_seeds_scratch == 1 and joint.interval_scratch == "cases only (1 seed)"
 
 
 def test_collapse_rule():

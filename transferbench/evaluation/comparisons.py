@@ -1,10 +1,11 @@
-"""The transfer study's own questions, as paired case-level tests between leaderboard rows.
+"""The transfer study's own questions, as paired comparisons of training procedures between leaderboard rows
+(the crossed seeds x cases interval, Holm within each family, one verdict; statistics.py).
 
 Families (Holm within each family and model): ``strategies`` (every pair of strategies run on the same
 source), ``sources`` (every pair of single sources within a strategy), ``multisource_vs_best_single``
 (a multi-source row against the fine-tune row of its best member source; picked after seeing the results,
 which favours the single source) and ``hybrid_vs_finetune`` (same source). Over all rows of a model: the
-Friedman test with the Nemenyi post-hoc, and rank stability by bootstrap over cases.
+Friedman test with the Nemenyi post-hoc, and rank stability by bootstrap over seeds and cases.
 """
 
 from __future__ import annotations
@@ -14,10 +15,17 @@ from itertools import combinations
 import pandas as pd
 
 from transferbench.evaluation import statistics as st
-from transferbench.evaluation.leaderboard import KEYS, is_baseline, without_collapsed
+from transferbench.evaluation.leaderboard import (
+    KEYS,
+    add_verdicts,
+    comparison_columns,
+    is_baseline,
+    without_collapsed,
+)
 
-COLUMNS = ["family", "model", "a", "b", "n_cases", "dsc_diff", "median", "ci_low", "ci_high", "wins", "p",
-           "p_holm", "per_seed"]  # fmt: skip
+COLUMNS = ["family", "model", "a", "b", "n_seeds", "n_cases", "dsc_diff", "ci_low", "ci_high", "df", "p", "p_holm",
+           "verdict", "seeds_won", "per_seed", "p_improve", "p_improve_low", "p_improve_high", "seeds_needed",
+           "interval", "p_case", "wins"]  # fmt: skip
 
 
 def row_label(strategy: str, source: str) -> str:
@@ -58,34 +66,41 @@ def _pairs(board: pd.DataFrame, info: dict) -> list[tuple[str, str, tuple, tuple
     return out
 
 
-def comparisons(per_case: pd.DataFrame, board: pd.DataFrame, info: dict, n_boot: int = 2000) -> pd.DataFrame:
-    """One row per declared comparison: A - B in DSC with a two-level CI, Wilcoxon p and Holm p."""
+def comparisons(
+    per_case: pd.DataFrame,
+    board: pd.DataFrame,
+    info: dict,
+    n_boot: int = 2000,
+    delta: float = st.TARGET_DIFFERENCE,
+    min_seeds: int = st.MIN_SEEDS,
+) -> pd.DataFrame:
+    """One row per declared comparison: A - B in DSC, the crossed interval, Holm p and verdict."""
     ok = without_collapsed(per_case)
     groups = {k: g for k, g in ok.groupby(KEYS, sort=False)}
     empty = ok.iloc[:0]
     rows = []
     for family, model, a, b in _pairs(board, info):
-        cmp = st.compare(groups.get(a, empty), groups.get(b, empty), "dsc", n_boot)
+        cmp = st.compare(groups.get(a, empty), groups.get(b, empty), "dsc", n_boot, delta=delta)
         rows.append({"family": family, "model": model, "a": row_label(*a[1:]), "b": row_label(*b[1:]),
-                     "n_cases": cmp["n_cases"], "dsc_diff": cmp["diff"], "median": cmp["median"],
-                     "ci_low": cmp["ci_low"], "ci_high": cmp["ci_high"],
-                     "wins": f"{cmp['wins']}/{cmp['n_cases']}", "p": cmp["p"],
-                     "per_seed": ", ".join(f"s{s} {d:+.3f}" for s, d in cmp["per_seed"].items())})  # fmt: skip
-    out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "p_holm"])
-    out["p_holm"] = float("nan")
-    for idx in out.groupby(["model", "family"]).groups.values():
-        out.loc[idx, "p_holm"] = st.holm(out.loc[idx, "p"])
+                     "n_cases": cmp["n_cases"], **comparison_columns(cmp)})  # fmt: skip
+    out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_holm", "verdict")])
+    add_verdicts(out, ["model", "family"], min_seeds=min_seeds)
     return out[COLUMNS]
 
 
 def rank_analysis(per_case: pd.DataFrame, n_boot: int = 1000) -> dict[str, dict]:
-    """Per model: Friedman + Nemenyi over every row (cases all rows scored) and bootstrap rank stability."""
+    """Per model: Friedman + Nemenyi over every row (cases all rows scored; conditional on the trained
+    models) and rank stability by a bootstrap over seeds and cases (cases only if the rows share < 2 seeds)."""
     ok = without_collapsed(per_case)
     out = {}
     for model, g in ok.groupby("model", sort=True):
-        table = st.case_table({row_label(s, src): r for (s, src), r in g.groupby(["strategy", "source"])})
+        by_label = {row_label(s, src): r for (s, src), r in g.groupby(["strategy", "source"])}
+        table = st.case_table(by_label)
         result = st.friedman(table)
-        shares, tau = st.rank_stability(table, n_boot)
+        labels, cube = st.seed_case_cube({k: by_label[k] for k in table.columns})
+        seeds = cube.shape[1] if labels == list(table.columns) and cube.shape[2] else 0
+        shares, tau = st.rank_stability(table, n_boot, cube=cube if seeds > 1 else None)
+        result["rank_seeds"] = seeds
         out[str(model)] = {**result, "shares": shares, "kendall_tau": tau, "rows": list(table.columns)}
     return out
 

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from transferbench.evaluation import stat_figures as sf  # noqa: E402
-from transferbench.evaluation.leaderboard import MATCHED, is_baseline, without_collapsed  # noqa: E402
+from transferbench.evaluation.leaderboard import MATCHED, collapsed_mask, is_baseline, without_collapsed  # noqa: E402
 from transferbench.plots import OKABE_ITO, radiological  # noqa: E402
 from transferbench.plots import save_figure as save  # noqa: E402
 from transferbench.run_folder import RunFolder  # noqa: E402
@@ -23,49 +23,66 @@ from transferbench.run_folder import RunFolder  # noqa: E402
 Curves = dict[str, list]  # run id -> [(epoch, validation Dice), ...]
 
 
-def heatmap(board: pd.DataFrame, model: str, path: Path) -> None:
-    """Strategy x source grid of the DSC difference to the step-matched scratch; cells that were not run
-    (or have no matched baseline) are hatched, not coloured like a zero difference."""
+def budget_note(table: pd.DataFrame) -> str:
+    """ ", n_train N" naming the label budget a one-budget figure shows (empty when the table has none)."""
+    budgets = sorted(table["n_train"].dropna().unique()) if "n_train" in table else []
+    return f", {int(budgets[0])} labelled target volume(s)" if len(budgets) == 1 else ""
+
+
+def heatmap(board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
+    """Strategy x source grid of the DSC difference to the step-matched scratch, marked by ``verdict``
+    (* better or worse, ° too few seeds); cells that were not run (or have no matched baseline) are hatched,
+    not coloured like a zero difference. Returns the drawn cells (strategy, source, value, mark)."""
     from matplotlib.patches import Patch, Rectangle
 
     col = f"dsc_diff_{MATCHED}"
     b = board[(board.model == model) & ~board.strategy.map(is_baseline)].dropna(subset=[col])
     if b.empty:
-        return
+        return None
     table = b.pivot(index="strategy", columns="source", values=col)
-    pvals = b.pivot(index="strategy", columns="source", values=f"p_holm_{MATCHED}")
+    verdicts = b.pivot(index="strategy", columns="source", values="verdict")
     values = table.to_numpy(dtype=float)
     lim = max(0.05, float(np.nanmax(np.abs(values))))
     fig, ax = plt.subplots(figsize=(1.8 + 1.3 * table.shape[1], 1.2 + 0.5 * table.shape[0]))
     im = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    drawn = []
     for (i, j), v in np.ndenumerate(values):
         if np.isnan(v):
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.55", lw=0))
-        else:
-            star = "*" if pvals.iloc[i, j] < 0.05 else ""
-            ink = "white" if abs(v) > 0.6 * lim else "black"
-            ax.text(j, i, f"{v:+.3f}{star}", ha="center", va="center", fontsize=8, color=ink)
+            continue
+        mark = VERDICT_MARK.get(verdicts.iloc[i, j], "")
+        ink = "white" if abs(v) > 0.6 * lim else "black"
+        ax.text(j, i, f"{v:+.3f}{mark}", ha="center", va="center", fontsize=8, color=ink)
+        drawn.append({"strategy": table.index[i], "source": table.columns[j], "value": v, "mark": mark})
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right")
     ax.set_yticks(range(table.shape[0]), table.index)
     ax.set_xlabel("source")
     ax.set_ylabel("strategy")
-    ax.set_title(f"{model}: DSC difference to the step-matched scratch (* Holm p < 0.05)", fontsize=9)
+    ax.set_title(f"{model}{budget_note(b)}: DSC difference to the step-matched scratch\n(* verdict better or "
+                 "worse, ° too few seeds; unmarked: no evidence)", fontsize=9)  # fmt: skip
     fig.colorbar(im, ax=ax, shrink=0.8, label="DSC difference to scratch_matched")
     if np.isnan(values).any():
         hatch = Patch(facecolor="white", edgecolor="0.55", hatch="///", label="not run")
         ax.legend(handles=[hatch], loc="upper left", bbox_to_anchor=(0.0, -0.35), fontsize=7, frameon=False)
     save(fig, path)
+    return pd.DataFrame(drawn)
+
+
+VERDICT_MARK = {"better": "*", "worse": "*", "too few seeds": "°", "no evidence": ""}
 
 
 METRICS = [("dsc", "DSC", "higher is better"), ("nsd", "NSD", "higher is better"),
            ("hd95_mm", "HD95 (mm)", "lower is better; one empty mask: left out")]  # fmt: skip
 
 
-def distributions(per_case: pd.DataFrame, model: str, path: Path) -> None:
-    """Per row: the per-case DSC, NSD and HD95 side by side (box plots with every case-seed point)."""
-    d = per_case[per_case.model == model].dropna(subset=["dsc"])
+def distributions(per_case: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
+    """Per row: the per-case DSC, NSD and HD95 side by side (box plots with every case-seed point), collapsed
+    runs left out as in every mean (their count in the title). Returns the drawn points."""
+    mine = per_case[per_case.model == model]
+    d = without_collapsed(mine).dropna(subset=["dsc"])
     if d.empty:
-        return
+        return None
+    left_out = int(mine.loc[collapsed_mask(mine), "run"].nunique()) if "run" in mine else 0
     nsd = next((c for c in d.columns if c.startswith("nsd_")), "nsd")
     keys = [(s, src) for (s, src), _ in d.groupby(["strategy", "source"])]
     names = [f"{s}\n{src}" if src != "-" else s for s, src in keys]
@@ -80,31 +97,45 @@ def distributions(per_case: pd.DataFrame, model: str, path: Path) -> None:
         ax.set_xticks(range(1, len(keys) + 1), names, rotation=60, ha="right", fontsize=6)
         ax.set_ylabel(f"per-case {label if column != nsd else f'NSD at {nsd[4:]}'}")
         ax.set_title(f"{label} ({note})", fontsize=8)
-    fig.suptitle(f"{model}: per-case metrics (test cases x folds x seeds)", fontsize=9)
+    fig.suptitle(f"{model}{budget_note(d)}: per-case metrics (test cases x folds x seeds; {left_out} collapsed "
+                 "run(s) left out)", fontsize=9)  # fmt: skip
     fig.subplots_adjust(wspace=0.4)
     save(fig, path)
+    return d[[c for c in ("strategy", "source", "run", "seed", "case", "dsc") if c in d.columns]]
 
 
-def learning_curves(val_curves: Curves, runs: pd.DataFrame, model: str, path: Path) -> None:
+def learning_curves(val_curves: Curves, runs: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
+    """Validation Dice per epoch, one panel per label budget, one line per strategy (mean over its runs,
+    band min-max); collapsed runs left out. Returns the drawn means (n_train, strategy, epoch, dice)."""
     r = runs[(runs.model == model) & (runs.kind == "finetune") & (runs.status == "done")]
+    r = r[~r.get("collapsed", pd.Series(False, index=r.index)).astype(bool)]
+    r = r[r["id"].isin(val_curves)]
     if r.empty:
-        return
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for strategy, g in r.groupby("strategy"):
-        curves = {}
-        for run_id in g["id"]:
-            for epoch, dice in val_curves.get(run_id, []):
-                curves.setdefault(epoch + 1, []).append(dice)
-        if curves:
+        return None
+    budgets = sorted(r["n_train"].dropna().unique(), reverse=True) if "n_train" in r else [None]
+    fig, axes = plt.subplots(1, len(budgets), figsize=(5.2 * len(budgets), 3.6), squeeze=False, sharey=True)
+    drawn = []
+    for ax, n in zip(axes[0], budgets):
+        part = r if n is None else r[r.n_train == n]
+        for i, (strategy, g) in enumerate(part.groupby("strategy")):
+            curves = {}
+            for run_id in g["id"]:
+                for epoch, dice in val_curves.get(run_id, []):
+                    curves.setdefault(epoch + 1, []).append(dice)
             xs = sorted(curves)
-            (line,) = ax.plot(xs, [np.mean(curves[x]) for x in xs], marker="o", ms=3, label=strategy)
+            means = [float(np.mean(curves[x])) for x in xs]
+            colour, style = OKABE_ITO[i % len(OKABE_ITO)], ["-", "--", ":"][i // len(OKABE_ITO) % 3]
+            ax.plot(xs, means, marker="o", ms=3, label=strategy, color=colour, ls=style)
             lo, hi = [np.min(curves[x]) for x in xs], [np.max(curves[x]) for x in xs]
-            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation Dice on the training cases\n(mean; band: min-max over runs)")
-    ax.set_title(f"{model}: convergence per strategy", fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
+            ax.fill_between(xs, lo, hi, color=colour, alpha=0.12, lw=0)
+            drawn += [{"n_train": n, "strategy": strategy, "epoch": x, "dice": m} for x, m in zip(xs, means)]
+        ax.set_xlabel("epoch")
+        ax.set_title("all budgets" if n is None else f"{int(n)} labelled target volume(s)", fontsize=8)
+        ax.legend(fontsize=6, ncol=2)
+    axes[0, 0].set_ylabel("validation Dice on the training cases\n(mean; band: min-max over runs)")
+    fig.suptitle(f"{model}: convergence per strategy and label budget (collapsed runs left out)", fontsize=9)
     save(fig, path)
+    return pd.DataFrame(drawn)
 
 
 def overlays(
@@ -172,12 +203,11 @@ def write_figures(
     info: dict,
     per_case: pd.DataFrame,
     board: pd.DataFrame,
-    runs: pd.DataFrame,
-    val_curves: Curves,
     folder_of: Callable[[str], RunFolder],
     ranking: dict[str, dict] | None = None,
 ) -> None:
-    """Every figure into ``out``; ``folder_of`` gives a run's folder (its stored predictions)."""
+    """Every one-budget figure into ``out``; ``folder_of`` gives a run's folder (its stored predictions).
+    Without run folders (a re-analysis) the overlays are skipped and an earlier overlay file is kept."""
     for model in sorted(per_case["model"].unique()):
         sf.forest(board, model, out / f"{model}_forest.png")
         sf.paired_cases(per_case, board, model, out / f"{model}_paired_cases.png")
@@ -186,39 +216,85 @@ def write_figures(
             sf.rank_blobs(ranking[model], model, out / f"{model}_rank_stability.png")
         heatmap(board, model, out / f"{model}_diff_heatmap.png")
         distributions(per_case, model, out / f"{model}_per_case_metrics.png")
-        learning_curves(val_curves, runs, model, out / f"{model}_learning_curves.png")
         try:
             overlays(folder_of, info, per_case, board, model, out / f"{model}_overlays.png")
         except (FileNotFoundError, OSError, KeyError, IndexError) as err:  # predictions or data not present
             print(f"overlays skipped for {model}: {err}")
 
 
-def label_budget(per_case: pd.DataFrame, out: Path) -> None:
-    """Per model: test DSC against the number of labelled target volumes, one line per row that ran at
-    several budgets, with its two-level bootstrap 95% CI band (collapsed runs left out)."""
+def label_budget(per_case: pd.DataFrame, out: Path, board: pd.DataFrame | None = None) -> pd.DataFrame | None:
+    """Per model: test DSC against the number of labelled target volumes. One panel per row that ran at
+    several budgets, drawn against its step-matched scratch (black, dashed) and the plain scratch (grey,
+    dotted), each with its crossed seeds x cases 95% interval; a panel's title carries the row's verdict at
+    each budget when ``board`` is given. Collapsed runs left out. Returns the drawn means."""
     from transferbench.evaluation import statistics as st
     from transferbench.evaluation.comparisons import row_label
 
     ok = without_collapsed(per_case)
+    drawn = []
     for model, g in ok.groupby("model"):
         rows = {k: r for k, r in g.groupby(["strategy", "source"]) if r["n_train"].nunique() > 1}
-        if not rows:
-            continue
-        fig, ax = plt.subplots(figsize=(6.4, 4))
-        for (strategy, source), r in sorted(rows.items()):
-            ns, means, lo, hi = [], [], [], []
+        line = {}
+        for key, r in rows.items():
+            points = []
             for n, part in r.groupby("n_train"):
-                m = st.score_matrix(part).to_numpy(dtype=float)
-                ns.append(int(n))
-                means.append(float(np.nanmean(np.nanmean(m, axis=1))))
-                ci = st.two_level_ci(m, np.zeros_like(m), n_boot=1000)
-                lo.append(ci[0])
-                hi.append(ci[1])
-            (line,) = ax.plot(ns, means, marker="o", ms=3, label=row_label(strategy, source))
-            ax.fill_between(ns, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
-        ax.set_xlabel("labelled target volumes (n_train)")
-        ax.set_ylabel("test DSC (mean over cases; 95% CI)")
-        ax.set_xticks(sorted({int(n) for r in rows.values() for n in r["n_train"].unique()}))
-        ax.set_title(f"{model}: label budget", fontsize=9)
-        ax.legend(fontsize=7, ncol=2)
+                ci = st.crossed_interval(st.seed_case_matrix(part))
+                points.append((int(n), ci["mean"], ci["ci_low"], ci["ci_high"]))
+            line[key] = points
+            drawn += [{"model": model, "strategy": key[0], "source": key[1], "n_train": n, "dsc": m}
+                      for n, m, _, _ in points]  # fmt: skip
+        panels = [k for k in sorted(rows) if not is_baseline(k[0])]
+        if not panels:
+            continue
+        scratch = [k for k in rows if k[0] == "scratch"]
+        cols = min(4, len(panels))
+        nrows = -(-len(panels) // cols)
+        fig, axes = plt.subplots(nrows, cols, figsize=(2.8 * cols, 2.5 * nrows), squeeze=False, sharex=True,
+                                 sharey=True)  # fmt: skip
+        for ax, key in zip(axes.flat, panels):
+            matched = _matched_rows(board, model, key, rows) if board is not None else []
+            styled = [
+                *((b, "k", "--") for b in matched),
+                *((b, "0.55", ":") for b in scratch),
+                (key, OKABE_ITO[0], "-"),
+            ]
+            for k, colour, style in styled:
+                ns, ms, lo, hi = zip(*line[k])
+                ax.plot(ns, ms, marker="o", ms=3, color=colour, ls=style, label=row_label(*k))
+                ax.fill_between(ns, lo, hi, color=colour, alpha=0.12, lw=0)
+            title = row_label(*key)
+            if board is not None and "verdict" in board:
+                mine = board[(board.model == model) & (board.strategy == key[0]) & (board.source == key[1])]
+                marks = [
+                    f"{int(n)}: {v}" for n, v in sorted(zip(mine.n_train, mine.verdict)) if isinstance(v, str)
+                ]
+                title += "\n" + ", ".join(marks) if marks else ""
+            ax.set_title(title, fontsize=7)
+            ax.set_xticks(sorted({n for pts in line.values() for n, *_ in pts}))
+            ax.tick_params(labelsize=7)
+        for ax in list(axes.flat)[len(panels) :]:
+            ax.axis("off")
+        handles = [plt.Line2D([], [], color="k", ls="--", label="scratch_matched (step-matched baseline)"),
+                   plt.Line2D([], [], color="0.55", ls=":", label="scratch (target budget)"),
+                   plt.Line2D([], [], color=OKABE_ITO[0], label="the panel's row")]  # fmt: skip
+        fig.legend(
+            handles=handles,
+            loc="lower center",
+            ncol=3,
+            fontsize=7,
+            frameon=False,
+            bbox_to_anchor=(0.5, -0.02),
+        )
+        fig.supxlabel("labelled target volumes (n_train)", fontsize=8, y=0.04)
+        fig.supylabel("test DSC (mean; crossed 95% CI)", fontsize=8)
+        fig.suptitle(f"{model}: label budget (verdict against the matched scratch per budget)", fontsize=9)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
         save(fig, out / f"{model}_label_budget.png")
+    return pd.DataFrame(drawn) if drawn else None
+
+
+def _matched_rows(board: pd.DataFrame, model: str, key: tuple, rows: dict) -> list[tuple]:
+    """The step-matched baseline row(s) the board compares ``key`` with, among the drawn rows."""
+    mine = board[(board.model == model) & (board.strategy == key[0]) & (board.source == key[1])]
+    names = sorted({b for b in mine.get("matched_baseline", []) if isinstance(b, str) and b})
+    return [(b, "-") for b in names if (b, "-") in rows and b != "scratch"]

@@ -1,9 +1,11 @@
-"""Leaderboard: per-case scores in, one row per model x strategy x source out, every comparison case-level.
+"""Leaderboard: per-case scores in, one row per model x strategy x source out, each compared as a procedure.
 
-Each row is compared with two baselines of the same model, paired on the test cases (statistics.py):
+Each row is compared with two baselines of the same model, paired by seed and case (statistics.py: the
+crossed seeds x cases interval is primary, the case-level Wilcoxon secondary):
 ``scratch_matched``, the scratch trained for as many optimiser steps as the row's runs in total (pretraining
 chain + target training; the primary comparison, He et al. 2019), and the plain ``scratch`` (the target
-budget only). Holm runs over one declared family per model and baseline. Collapsed runs (empty
+budget only). Holm runs over one declared family per model and baseline on the primary p, and ``verdict``
+(better / worse / no evidence / too few seeds against the matched baseline) is what every claim reads. Collapsed runs (empty
 predictions almost everywhere, or a validation Dice that never leaves 0) are counted per row and left out
 of every mean and test; ``dsc_mean_all`` keeps them in.
 """
@@ -73,7 +75,14 @@ def _row_summary(rows: pd.DataFrame, ok: pd.DataFrame, nsd: str) -> dict:
         "dsc_sd": float(means.std(ddof=1)) if len(means) > 1 else math.nan,
         "dsc_mean_all": float(all_means.mean()) if len(all_means) else math.nan,
         "nsd_mean": float(st.case_means(ok, nsd).mean()) if len(ok) else math.nan,
+        "seed_sd": _seed_sd(ok),
     }
+
+
+def _seed_sd(ok: pd.DataFrame) -> float:
+    """Between-seed sd of the row's mean DSC (each seed's mean over the cases every seed scored)."""
+    table = st.seed_case_matrix(ok, "dsc").dropna(axis=1) if len(ok) else pd.DataFrame()
+    return float(table.mean(axis=1).std(ddof=1)) if table.shape[0] > 1 and table.shape[1] else math.nan
 
 
 def _steps(runs: pd.DataFrame | None) -> dict[tuple, float]:
@@ -93,17 +102,44 @@ def matched_baseline(keys: tuple, steps: dict[tuple, float], present: set[tuple]
     return matched[0] if matched else (SCRATCH if SCRATCH in same else None)
 
 
-def _comparison_columns(cmp: dict, suffix: str) -> dict:
-    per_seed = ", ".join(f"s{s} {d:+.3f}" for s, d in cmp["per_seed"].items())
-    return {
-        f"dsc_diff_{suffix}": cmp["diff"],
-        f"ci_low_{suffix}": cmp["ci_low"],
-        f"ci_high_{suffix}": cmp["ci_high"],
-        f"p_{suffix}": cmp["p"],
-        f"sd_diff_{suffix}": cmp["sd"],
-        f"wins_{suffix}": f"{cmp['wins']}/{cmp['n_cases']}" if cmp["n_cases"] else "",
-        f"per_seed_{suffix}": per_seed,
-    }
+SUFFIX_COLUMNS = ["dsc_diff", "ci_low", "ci_high", "df", "p", "p_holm", "verdict", "n_seeds", "seeds_won",
+                  "per_seed", "p_improve", "p_improve_low", "p_improve_high", "seed_sd_base", "seeds_needed",
+                  "interval", "p_case", "wins", "sd_diff", "var_seed", "var_case", "var_resid"]  # fmt: skip
+
+
+def comparison_columns(cmp: dict, suffix: str = "") -> dict:
+    """The columns one comparison writes (``verdict`` and ``p_holm`` are set per family afterwards)."""
+    tail = f"_{suffix}" if suffix else ""
+    n = cmp["n_seeds"]
+    values = {
+        "dsc_diff": cmp["diff"], "ci_low": cmp["ci_low"], "ci_high": cmp["ci_high"], "df": cmp["df"],
+        "p": cmp["p"], "n_seeds": n, "seeds_won": f"{cmp['seeds_won']} of {n}" if n else "",
+        "per_seed": ", ".join(f"s{s} {d:+.3f}" for s, d in cmp["per_seed"].items()),
+        "p_improve": cmp["p_improve"], "p_improve_low": cmp["p_improve_low"],
+        "p_improve_high": cmp["p_improve_high"], "seed_sd_base": cmp["seed_sd_b"],
+        "seeds_needed": cmp["seeds_needed"], "interval": cmp["design"], "p_case": cmp["p_case"],
+        "wins": f"{cmp['wins']}/{cmp['n_cases']}" if cmp["n_cases"] else "", "sd_diff": cmp["sd"],
+        **{f"var_{k}": cmp["components"].get(k, math.nan) for k in ("seed", "case", "resid")},
+    }  # fmt: skip
+    return {f"{k}{tail}": v for k, v in values.items()}
+
+
+def add_verdicts(
+    table: pd.DataFrame, families: list[str], suffix: str = "", min_seeds: int = st.MIN_SEEDS
+) -> None:
+    """Holm over each family (rows sharing ``families`` columns) on the primary p, then one verdict per row."""
+    tail = f"_{suffix}" if suffix else ""
+    for col in ("dsc_diff", "p", "n_seeds", "seeds_needed"):
+        if f"{col}{tail}" not in table:
+            table[f"{col}{tail}"] = math.nan
+    table[f"p_holm{tail}"] = math.nan
+    for idx in table.groupby(families).groups.values():
+        table.loc[idx, f"p_holm{tail}"] = st.holm(table.loc[idx, f"p{tail}"])
+    table[f"verdict{tail}"] = [
+        st.verdict(d, p, 0 if pd.isna(n) else int(n), need, min_seeds) if np.isfinite(d) else ""
+        for d, p, n, need in zip(table[f"dsc_diff{tail}"], table[f"p_holm{tail}"], table[f"n_seeds{tail}"],
+                                 table[f"seeds_needed{tail}"])
+    ]  # fmt: skip
 
 
 def build_leaderboard(
@@ -112,10 +148,13 @@ def build_leaderboard(
     n_boot: int = 2000,
     seed: int = 0,
     nsd_column: str = "nsd_3mm",
+    delta: float = st.TARGET_DIFFERENCE,
+    min_seeds: int = st.MIN_SEEDS,
 ) -> pd.DataFrame:
     """The leaderboard table. ``per_case`` needs KEYS, fold, seed, run, case, class, dsc, the NSD column
     and optionally ``collapsed``; ``runs`` (one row per planned target run: KEYS, status, total_steps,
-    wall_s, pretrain_wall_s, epochs_to_dice) adds steps, the matched baseline, cost and completeness."""
+    wall_s, pretrain_wall_s, epochs_to_dice) adds steps, the matched baseline, cost and completeness.
+    ``verdict`` (the comparison with the matched baseline) is the column every claim reads."""
     per_case = per_case.assign(collapsed=collapsed_mask(per_case))
     ok = without_collapsed(per_case)
     groups = {k: g for k, g in per_case.groupby(KEYS, sort=False)}
@@ -129,20 +168,19 @@ def build_leaderboard(
         row["matched_baseline"] = base or ""
         if base is not None:
             other = ok_groups[(keys[0], base, "-")]
-            cmp = st.compare(ok_groups[keys], other, "dsc", n_boot, seed)
-            row.update(_comparison_columns(cmp, MATCHED))
+            cmp = st.compare(ok_groups[keys], other, "dsc", n_boot, seed, delta)
+            row.update(comparison_columns(cmp, MATCHED))
             row[f"nsd_diff_{MATCHED}"] = st.compare(ok_groups[keys], other, nsd_column, 0)["diff"]
         if keys[1] != SCRATCH and (keys[0], SCRATCH, "-") in groups:
-            cmp = st.compare(ok_groups[keys], ok_groups[(keys[0], SCRATCH, "-")], "dsc", n_boot, seed)
-            row.update(_comparison_columns(cmp, SCRATCH))
+            cmp = st.compare(ok_groups[keys], ok_groups[(keys[0], SCRATCH, "-")], "dsc", n_boot, seed, delta)
+            row.update(comparison_columns(cmp, SCRATCH))
         rows.append(row)
     board = pd.DataFrame(rows)
     for suffix in (MATCHED, SCRATCH):
-        for col in (f"dsc_diff_{suffix}", f"ci_low_{suffix}", f"ci_high_{suffix}", f"p_{suffix}"):
-            board[col] = board.get(col, math.nan)
-        board[f"p_holm_{suffix}"] = math.nan
-        for idx in board.groupby("model").groups.values():  # one family per model and baseline
-            board.loc[idx, f"p_holm_{suffix}"] = st.holm(board.loc[idx, f"p_{suffix}"])
+        for col in ("ci_low", "ci_high"):
+            board[f"{col}_{suffix}"] = board.get(f"{col}_{suffix}", math.nan)
+        add_verdicts(board, ["model"], suffix, min_seeds)  # one family per model and baseline
+    board.insert(board.columns.get_loc("matched_baseline") + 1, "verdict", board.pop(f"verdict_{MATCHED}"))
     board["rank"] = board.groupby("model")["dsc_mean"].rank(ascending=False, method="min").astype("Int64")
     if runs is not None and len(runs):
         board = board.merge(_run_columns(runs), on=KEYS, how="outer")
@@ -195,3 +233,40 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     sep = "|" + "|".join("---" for _ in df.columns) + "|"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, sep, *body]) + "\n"
+
+
+def design_power(board: pd.DataFrame, planned_seeds: int, delta: float = st.TARGET_DIFFERENCE) -> dict | None:
+    """Power of a design from a leaderboard's measured variance components (median over the rows' comparisons
+    with their matched baseline): seeds needed for ``delta`` at 80% power and the power with ``planned_seeds``.
+    None when the board has no comparison with more than one seed."""
+    cols = [f"var_{k}_{MATCHED}" for k in ("seed", "case", "resid")]
+    if not set(cols) <= set(board.columns):
+        return None
+    part = board.dropna(subset=cols)
+    if part.empty:
+        return None
+    comps = {k: float(part[c].median()) for k, c in zip(("seed", "case", "resid"), cols)}
+    n_cases = int(part["n_cases"].median())
+    return {
+        "components": comps,
+        "n_cases": n_cases,
+        "needed": st.seeds_needed(comps, n_cases, delta),
+        "power": st.seed_power(comps, planned_seeds, n_cases, delta),
+        "planned": planned_seeds,
+        "delta": delta,
+    }
+
+
+def power_sentence(power: dict) -> str:
+    """One sentence for the leaderboard header and ``sweep --dry-run``."""
+    c = power["components"]
+    needed = "more than 200 (the case variance alone is too large: more cases needed)"
+    if math.isfinite(power["needed"]):
+        needed = f"{power['needed']:.0f}"
+    return (
+        f"Power for seeds: with the median variance components of the differences to the matched baseline "
+        f"(sd seed {math.sqrt(c['seed']):.3f}, case {math.sqrt(c['case']):.3f}, residual "
+        f"{math.sqrt(c['resid']):.3f} DSC) on {power['n_cases']} cases, detecting a DSC difference of "
+        f"{power['delta']:g} at alpha 0.05 with 80% power needs {needed} seeds; with {power['planned']} "
+        f"seed(s) the power is {power['power']:.0%} (statsmodels TTestPower, noncentral t, df = seeds - 1)."
+    )

@@ -1,5 +1,6 @@
 """Figures of the comparison layer: forest plot of the differences to the step-matched scratch, paired
-per-case lines, the critical-difference diagram (Demsar 2006) and the rank-stability blob plot (challengeR)."""
+per-case lines, the critical-difference diagram (Demsar 2006) and the rank-stability blob plot (challengeR).
+Significance is drawn from the leaderboard's ``verdict`` column only, never from a p-value of its own."""
 
 from __future__ import annotations
 
@@ -17,59 +18,85 @@ from transferbench.evaluation.comparisons import row_label  # noqa: E402
 from transferbench.evaluation.leaderboard import KEYS, MATCHED, without_collapsed  # noqa: E402
 from transferbench.plots import save_figure as save  # noqa: E402
 
+VERDICT_COLOUR = {"better": "#0072B2", "worse": "#D55E00", "no evidence": "0.45", "too few seeds": "white"}
 
-def forest(board: pd.DataFrame, model: str, path: Path) -> None:
-    """Every row's DSC difference to its step-matched scratch with the two-level 95% CI."""
+
+def _budget(table: pd.DataFrame) -> str:
+    budgets = sorted(table["n_train"].dropna().unique()) if "n_train" in table else []
+    return f", {int(budgets[0])} labelled target volume(s)" if len(budgets) == 1 else ""
+
+
+def forest(board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
+    """Every row's DSC difference to its step-matched scratch with the crossed seeds x cases 95% interval,
+    the dot coloured by the row's ``verdict``. Returns the drawn rows (label, diff, ci, verdict)."""
     col = f"dsc_diff_{MATCHED}"
     b = board[(board.model == model)].dropna(subset=[col]) if col in board else board.iloc[:0]
     if b.empty:
-        return
+        return None
     b = b.sort_values(col)
     y = np.arange(len(b))
-    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.32 * len(b)))
-    lo, hi = b[col] - b[f"ci_low_{MATCHED}"], b[f"ci_high_{MATCHED}"] - b[col]
-    sig = b[f"p_holm_{MATCHED}"] < 0.05
-    ax.errorbar(b[col], y, xerr=[lo, hi], fmt="none", ecolor="0.4", capsize=2, lw=1)
-    ax.scatter(b[col], y, c=np.where(sig, "#0072B2", "0.6"), zorder=3, s=18)
+    fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.32 * len(b)))
+    low, high = b[f"ci_low_{MATCHED}"], b[f"ci_high_{MATCHED}"]
+    ax.errorbar(b[col], y, xerr=[b[col] - low, high - b[col]], fmt="none", ecolor="0.4", capsize=2, lw=1)
+    colours = [VERDICT_COLOUR.get(v, "0.45") for v in b["verdict"]]
+    ax.scatter(b[col], y, c=colours, edgecolors="0.2", linewidths=0.6, zorder=3, s=22)
     ax.axvline(0, color="k", lw=0.8)
     names = [
-        f"{row_label(s, src)} (vs {base})" for s, src, base in zip(b.strategy, b.source, b.matched_baseline)
+        f"{row_label(s, src)} (vs {base}; {won})"
+        for s, src, base, won in zip(b.strategy, b.source, b.matched_baseline, b[f"seeds_won_{MATCHED}"])
     ]
     ax.set_yticks(y, names, fontsize=7)
-    ax.set_xlabel("DSC difference to the step-matched scratch (95% two-level bootstrap CI)")
-    ax.set_title(f"{model}: transfer gain at equal compute (blue: Holm p < 0.05)", fontsize=9)
+    ax.set_xlabel("DSC difference to the step-matched scratch (crossed seeds x cases 95% CI)")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", ls="", color=c, markeredgecolor="0.2", label=v)
+               for v, c in VERDICT_COLOUR.items() if v in set(b["verdict"])]  # fmt: skip
+    ax.legend(handles=handles, title="verdict", fontsize=7, title_fontsize=7, loc="lower right")
+    ax.set_title(f"{model}{_budget(b)}: transfer gain at equal compute", fontsize=9)
     save(fig, path)
+    return pd.DataFrame({"row": names, "diff": b[col].to_numpy(), "ci_low": low.to_numpy(), "ci_high": high.to_numpy(),
+                         "verdict": b["verdict"].to_numpy()})  # fmt: skip
 
 
-def paired_cases(per_case: pd.DataFrame, board: pd.DataFrame, model: str, path: Path) -> None:
-    """One panel per row: each case's run-mean DSC, its matched baseline to the row (one line per case)."""
+def paired_cases(per_case: pd.DataFrame, board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
+    """One panel per row: each case's seed-averaged DSC under the matched baseline and under the row, on the
+    seeds and cases the leaderboard's comparison used (``statistics.compare``, as the table). Returns the
+    drawn panels (row, baseline, mean difference, cases won, n_cases, verdict)."""
     b = (
         board[(board.model == model) & (board.matched_baseline.fillna("") != "")]
         if "matched_baseline" in board
         else board.iloc[:0]
     )
     if b.empty:
-        return
+        return None
     ok = without_collapsed(per_case)
     groups = {k: g for k, g in ok[ok.model == model].groupby(KEYS)}
     cols = min(4, len(b))
     rows = -(-len(b) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.2 * rows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.4 * rows), squeeze=False, sharey=True)
+    drawn = []
     for ax, r in zip(axes.flat, b.itertuples(index=False)):
-        a = st.case_means(groups.get((model, r.strategy, r.source), ok.iloc[:0]))
-        base = st.case_means(groups.get((model, r.matched_baseline, "-"), ok.iloc[:0]))
-        common = a.index.intersection(base.index)
-        for c in common:
+        cmp = st.compare(groups.get((model, r.strategy, r.source), ok.iloc[:0]),
+                         groups.get((model, r.matched_baseline, "-"), ok.iloc[:0]), n_boot=0)  # fmt: skip
+        a, base = cmp["case_a"], cmp["case_b"]
+        for c in a.index:
             up = a[c] >= base[c]
             ax.plot([0, 1], [base[c], a[c]], color="#0072B2" if up else "#D55E00", lw=0.8, alpha=0.8)
         short = "matched" if r.matched_baseline.startswith(MATCHED) else r.matched_baseline
         ax.set_xticks([0, 1], [short, "row"], fontsize=6)
-        ax.set_title(row_label(r.strategy, r.source), fontsize=7)
+        ax.set_title(f"{row_label(r.strategy, r.source)}\n{cmp['diff']:+.3f}, {cmp['wins']}/{cmp['n_cases']} cases, "
+                     f"{r.verdict}", fontsize=6)  # fmt: skip
+        drawn.append({"strategy": r.strategy, "source": r.source, "baseline": r.matched_baseline,
+                      "diff": float((a - base).mean()), "wins": cmp["wins"], "n_cases": cmp["n_cases"],
+                      "seeds": cmp["n_seeds"], "verdict": r.verdict})  # fmt: skip
     for ax in list(axes.flat)[len(b) :]:
         ax.axis("off")
-    axes[0, 0].set_ylabel("case DSC (mean over runs)", fontsize=7)
-    fig.suptitle(f"{model}: paired cases, matched baseline -> row (blue: row better)", fontsize=9)
+    axes[0, 0].set_ylabel("case DSC (mean over the paired seeds)", fontsize=7)
+    fig.suptitle(f"{model}{_budget(b)}: paired cases, matched baseline -> row (blue: row better); "
+                 "title: mean difference, cases won, verdict", fontsize=8)  # fmt: skip
+    fig.tight_layout()
     save(fig, path)
+    return pd.DataFrame(drawn)
 
 
 def cd_diagram(analysis: dict, model: str, path: Path) -> None:
@@ -93,7 +120,7 @@ def cd_diagram(analysis: dict, model: str, path: Path) -> None:
         i = int(text.get_text())
         text.set_text(f"{names[i]} ({ids[i]:.2g})")
     ax.set_title(f"{model}: mean rank over {analysis['n_cases']} cases (Friedman p = {analysis['p']:.2g}, "
-                 f"Nemenyi CD = {analysis['cd']:.2f})", fontsize=9)  # fmt: skip
+                 f"Nemenyi CD = {analysis['cd']:.2f}; conditional on the trained models)", fontsize=9)  # fmt: skip
     save(fig, path)
 
 
@@ -109,7 +136,8 @@ def rank_blobs(analysis: dict, model: str, path: Path) -> None:
     ax.set_yticks(range(len(order)), order, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("rank (1 = best mean DSC)")
-    ax.set_title(f"{model}: rank stability over 1000 case bootstraps (Kendall tau {analysis['kendall_tau']:.2f})",
+    what = "seed and case" if analysis.get("rank_seeds", 0) > 1 else "case"
+    ax.set_title(f"{model}: rank stability over 1000 {what} bootstraps (Kendall tau {analysis['kendall_tau']:.2f})",
                  fontsize=9)  # fmt: skip
     save(fig, path)
 

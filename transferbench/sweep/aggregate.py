@@ -2,7 +2,9 @@
 
 Reads only what the runs wrote, through the results store (``plan.json`` and each run's ``result.json`` /
 ``per_case_test.csv``), so ``transferbench leaderboard RESULTS_DIR`` rebuilds everything identically
-without training anything.
+without training anything. When no run folder is there (results received from someone else, or a git
+checkout, which does not hold ``runs/``), it re-analyses the folder's own ``per_case.csv``, ``runs.csv``,
+``val_curves.csv`` and ``plan.json`` instead: every table and figure except the prediction overlays.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from transferbench.errors import TransferbenchError
+from transferbench.evaluation import statistics as st
 from transferbench.evaluation.comparisons import comparisons, rank_analysis, ranks_table
 from transferbench.evaluation.leaderboard import build_leaderboard, collapsed, epochs_to_reach
 from transferbench.evaluation.reference import reference_for
@@ -36,6 +39,8 @@ def write_plan(plan: Plan, store: ResultsStore) -> None:
         "dice_threshold": spec.dice_threshold,
         "converged_factor": spec.converged_factor,
         "common_random_numbers": spec.common_random_numbers,
+        "target_difference": spec.target_difference,
+        "min_seeds": spec.min_seeds,
         "synthetic": spec.prepare_synthetic or (Path(spec.data_root) / "synthetic_manifest.json").is_file(),
         "strategies": {e.label: e.config["name"] for e in spec.strategies},
         "sources": {k: spec.source_members(k) for k in [*spec.sources, *spec.source_sets]},
@@ -146,29 +151,103 @@ def _chain_wall(run_id: str, info: dict, results: dict) -> float:
     return total
 
 
+CURVE_COLUMNS = ["id", "epoch", "val_dice"]
+PER_CASE_NEEDS = [*META, "run", "case", "test_set", "class", "dsc", "collapsed"]
+RUNS_NEEDS = ["id", "kind", *META, "status", "total_steps"]
+
+
+def curves_table(results: dict[str, dict]) -> pd.DataFrame:
+    """``val_curves.csv``: every finished run's validation curve (run id, 0-based epoch, Dice)."""
+    rows = [(run_id, e, d) for run_id, res in results.items() for e, d in res.get("val_curve", [])]
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def _read_table(path: Path, needs: list[str]) -> pd.DataFrame:
+    """A committed results table, or one error naming the file and what it lacks."""
+    if not path.is_file():
+        raise TransferbenchError(
+            f"{path}: missing; a results folder without run folders is re-analysed from it"
+        )
+    try:
+        table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise TransferbenchError(f"{path}: not a readable CSV table ({err})") from None
+    missing = [c for c in needs if c not in table.columns]
+    if missing:
+        raise TransferbenchError(f"{path}: missing column(s) {', '.join(missing)}; not a transferbench table")
+    return table
+
+
+def committed_tables(store: ResultsStore, info: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list]]:
+    """(per-case table, runs table, validation curves) from a results folder's committed tables, for
+    re-analysis without its run folders. Rows come from the per-case records only; a record of a run the
+    plan does not name is refused. Outside rows are re-read from their manifest (a new one joins)."""
+    root = store.root
+    per_case = _read_table(root / "per_case.csv", PER_CASE_NEEDS)
+    runs = _read_table(root / "runs.csv", RUNS_NEEDS)
+    planned = {r["id"] for r in info["runs"]}
+    per_case = per_case[~per_case["run"].astype(str).str.startswith("external:")]
+    runs = runs[~runs["id"].astype(str).str.startswith("external:")]
+    unknown = sorted(set(per_case["run"]) - planned) or sorted(set(runs["id"]) - planned)
+    if unknown:
+        raise TransferbenchError(
+            f"{root / 'per_case.csv'}: run {unknown[0]!r} is not in {root / 'plan.json'}; the tables do not "
+            "belong to this plan"
+        )
+    per_case["collapsed"] = per_case["collapsed"].astype(str).str.lower().isin(["true", "1"])
+    runs["collapsed"] = runs.get("collapsed", False)
+    runs["collapsed"] = runs["collapsed"].astype(str).str.lower().isin(["true", "1"])
+    for col in ("source",):
+        per_case[col], runs[col] = per_case[col].astype(str), runs[col].astype(str)
+    outside, outside_runs = external_tables(root, info["target"]["dataset"])
+    if len(outside):
+        per_case = pd.concat([per_case, outside], ignore_index=True)
+        runs = pd.concat([runs, pd.DataFrame(outside_runs)], ignore_index=True)
+    if len(runs):
+        runs["fold"] = runs["fold"].astype("Int64")
+    curves: dict[str, list] = {}
+    path = root / "val_curves.csv"
+    if path.is_file():
+        for run_id, g in _read_table(path, CURVE_COLUMNS).groupby("id", sort=False):
+            curves[str(run_id)] = list(zip(g["epoch"].astype(int), g["val_dice"].astype(float)))
+    return per_case, runs, curves
+
+
 def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
-    """Write per_case.csv, runs.csv, leaderboard.csv / .md, comparisons.csv, ranks.csv,
-    rank_stability.csv (and figures); returns the leaderboard."""
+    """Write per_case.csv, runs.csv, val_curves.csv, leaderboard.csv / .md, comparisons.csv, ranks.csv,
+    rank_stability.csv (and figures); returns the leaderboard. Without any run folder, re-analyses the
+    committed tables (``committed_tables``) and rewrites everything but them."""
     results_dir = Path(results_dir)
     store = ResultsStore(results_dir)
     info, per_case, runs, results = collect(store)
-    if len(runs) and (runs["status"] == "not run").all():
-        raise TransferbenchError(
-            f"{results_dir}: none of the {len(runs)} planned runs has a record under {results_dir}/runs/ (run "
-            f"folders are not committed to git); nothing rewritten. Reproduce them with `transferbench sweep "
-            f"--config {info.get('spec', info['name'])}` (finished runs are skipped)"
-        )
-    atomic_write_text(results_dir / "per_case.csv", per_case.to_csv(index=False))
-    atomic_write_text(results_dir / "runs.csv", runs.to_csv(index=False))
+    rerender = bool(len(runs)) and (runs["status"] == "not run").all()
+    if rerender:
+        if not (results_dir / "per_case.csv").is_file():
+            raise TransferbenchError(
+                f"{results_dir}: none of the {len(runs)} planned runs has a record under {results_dir}/runs/ "
+                f"and there is no per_case.csv to re-analyse; nothing written. Reproduce the runs with "
+                f"`transferbench sweep --config {info.get('spec', info['name'])}` (finished runs are skipped)"
+            )
+        per_case, runs, curves = committed_tables(store, info)
+        print(f"{results_dir}: no run folders; re-analysing per_case.csv, runs.csv and val_curves.csv")
+    else:
+        curves = {run_id: res["val_curve"] for run_id, res in results.items()}
+        atomic_write_text(results_dir / "per_case.csv", per_case.to_csv(index=False))
+        atomic_write_text(results_dir / "runs.csv", runs.to_csv(index=False))
+        atomic_write_text(results_dir / "val_curves.csv", curves_table(results).to_csv(index=False))
     target_runs = runs[runs.kind == "finetune"]
     nsd = next((c for c in per_case.columns if c.startswith("nsd_")), "nsd_3mm")
     target = info["target"]["dataset"]
     main = per_case[per_case["test_set"] == target]
-    board = _per_budget(main, target_runs, lambda p, r: build_leaderboard(p, r, nsd_column=nsd))
+    design = {"delta": info.get("target_difference", st.TARGET_DIFFERENCE),
+              "min_seeds": info.get("min_seeds", st.MIN_SEEDS)}  # fmt: skip
+    board = _per_budget(main, target_runs, lambda p, r: build_leaderboard(p, r, nsd_column=nsd, **design))
     extra = {}
     for name in sorted(set(per_case["test_set"]) - {target}):  # extra test sets: one leaderboard each
         part = per_case[per_case["test_set"] == name]
-        extra[name] = _per_budget(part, target_runs, lambda p, r: build_leaderboard(p, r, nsd_column=nsd))
+        extra[name] = _per_budget(
+            part, target_runs, lambda p, r: build_leaderboard(p, r, nsd_column=nsd, **design)
+        )
         atomic_write_text(results_dir / f"leaderboard_{name}.csv", extra[name].to_csv(index=False))
     if not info.get("synthetic", True) and len(board):
         board["reference"] = [
@@ -180,7 +259,7 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
             for s, src in zip(board["strategy"], board["source"])
         ]
     atomic_write_text(results_dir / "leaderboard.csv", board.to_csv(index=False))
-    tests = _per_budget(main, board, lambda p, b: comparisons(p, b, info))
+    tests = _per_budget(main, board, lambda p, b: comparisons(p, b, info, **design))
     atomic_write_text(results_dir / "comparisons.csv", tests.to_csv(index=False))
     ranking = _rank_analysis(main)
     atomic_write_text(results_dir / "ranks.csv", ranks_table(ranking).to_csv(index=False))
@@ -192,21 +271,22 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     markdown = leaderboard_markdown(info, board, runs, main, tests, ranking, extra, similarity)
     atomic_write_text(results_dir / "leaderboard.md", markdown)
     if figures and not main.empty:
-        _figures(results_dir / "figures", info, main, board, runs, results, store, ranking, similarity)
+        _figures(results_dir / "figures", info, main, board, runs, curves, store, ranking, similarity, tests)
     return board
 
 
-def _figures(out: Path, info, main, board, runs, results, store, ranking, similarity) -> None:
-    """Every figure: the classic ones at the fold's full label budget, the budget and similarity ones."""
-    from transferbench.evaluation.figures import label_budget, write_figures
+def _figures(out: Path, info, main, board, runs, curves, store, ranking, similarity, tests) -> None:
+    """Every figure: the comparison ones at the fold's full label budget (their titles say so), learning
+    curves faceted by budget, the budget and similarity ones over every budget."""
+    from transferbench.evaluation.figures import label_budget, learning_curves, write_figures
     from transferbench.evaluation.stat_figures import similarity_gain
 
     full = main["n_train"].max()
-    curves = {run_id: res["val_curve"] for run_id, res in results.items()}
     at_full = {k.split(",")[0]: a for k, a in ranking.items() if "," not in k or k.endswith(f"={int(full)}")}
-    write_figures(out, info, main[main.n_train == full], board[board.n_train == full], runs, curves,
-                  store.folder, at_full)  # fmt: skip
-    label_budget(main, out)
+    write_figures(out, info, main[main.n_train == full], board[board.n_train == full], store.folder, at_full)
+    for model in sorted(main["model"].unique()):
+        learning_curves(curves, runs, model, out / f"{model}_learning_curves.png")
+    label_budget(main, out, board)
     if similarity is not None:
         labels = {k: m[0] for k, m in info.get("sources", {}).items() if len(m) == 1}
         for model in sorted(board.model.unique()):

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from transferbench.evaluation import statistics as st
-from transferbench.evaluation.leaderboard import MATCHED, collapsed_mask, to_markdown
+from transferbench.evaluation.leaderboard import (
+    MATCHED,
+    collapsed_mask,
+    design_power,
+    power_sentence,
+    to_markdown,
+)
 
 MAIN = ["rank", "model", "strategy", "source", "n_train", "steps", "n_runs", "collapsed", "n_cases", "dsc_mean",
-        "dsc_mean_all", "nsd_mean", "matched_baseline", f"dsc_diff_{MATCHED}", f"ci_low_{MATCHED}",
-        f"ci_high_{MATCHED}", f"p_holm_{MATCHED}", f"per_seed_{MATCHED}", "dsc_diff_scratch", "ci_low_scratch",
-        "ci_high_scratch", "p_holm_scratch", "complete", "reference", "notes"]  # fmt: skip
+        "dsc_mean_all", "seed_sd", "nsd_mean", "matched_baseline", "verdict", f"dsc_diff_{MATCHED}",
+        f"ci_low_{MATCHED}", f"ci_high_{MATCHED}", f"p_holm_{MATCHED}", f"seeds_won_{MATCHED}",
+        f"p_improve_{MATCHED}", f"seed_sd_base_{MATCHED}", f"seeds_needed_{MATCHED}", f"p_case_{MATCHED}",
+        f"per_seed_{MATCHED}", "verdict_scratch", "dsc_diff_scratch", "ci_low_scratch", "ci_high_scratch",
+        "complete", "reference", "notes"]  # fmt: skip
 COST = ["model", "strategy", "source", "n_train", "planned", "finished", "finetune_wall_s", "pretrain_wall_s",
         "epochs_to_dice", "reached_dice", "plateau_gain"]  # fmt: skip
 FAMILIES = {
@@ -28,39 +35,45 @@ def _header(info: dict, board: pd.DataFrame, per_case: pd.DataFrame) -> list[str
     target = info["target"]
     n_cases = int(per_case.groupby(st.UNIT).ngroups) if len(per_case) else 0
     seeds = sorted(per_case["seed"].unique()) if len(per_case) else []
+    delta, least = info.get("target_difference", st.TARGET_DIFFERENCE), info.get("min_seeds", st.MIN_SEEDS)
     text = [
         f"Target {target['dataset']} ({target.get('label_mode', '')}, {target.get('fold_scheme', '')}); "
         f"{'synthetic benchmark' if info.get('synthetic') else 'data root ' + info['data_root']}; "
         f"{n_cases} test cases, seeds {', '.join(map(str, seeds))}.",
         "",
-        "**The case is the unit.** `dsc_mean` / `nsd_mean`: mean over test cases of each case's mean over the "
-        "row's runs (seeds, folds), collapsed runs left out (`dsc_mean_all` keeps them; `collapsed` counts "
-        "them). Every comparison is paired on the cases both rows scored: per-case differences of the run "
-        "means, a two-level bootstrap 95% CI (cases resampled, then runs within each case, so seed "
-        "disagreement widens it), the two-sided Wilcoxon signed-rank p over the cases, Holm-corrected over "
-        "one family per model, label budget (`n_train`: labelled target volumes) and baseline (statsmodels).",
+        "**Seeds and cases are crossed.** A trained model is one draw of its training procedure and scores every "
+        "test case. `dsc_mean` / `nsd_mean`: mean over test cases of each case's mean over the row's runs "
+        "(seeds, folds), collapsed runs left out (`dsc_mean_all` keeps them; `collapsed` counts them); "
+        "`seed_sd`: the sd over seeds of the row's mean. A comparison takes the per-seed, per-case differences "
+        "d[s, c] on the seeds both rows have (paired by seed) and the cases both scored: `dsc_diff` is their "
+        "mean, `ci_low` / `ci_high` the crossed random-effects 95% interval (ANOVA mean squares, Var = "
+        "(MS_seed + MS_case - MS_resid) / (S C), Satterthwaite df; `interval` names the design), its t-test p "
+        "Holm-corrected (`p_holm`) over one family per model, label budget (`n_train`: labelled target volumes) "
+        "and baseline.",
+        "",
+        f"**`verdict` is the only claim.** `better` / `worse`: Holm p < 0.05 with at least {least} seeds; "
+        f"`too few seeds`: fewer than {least} seeds (below that even a stable recipe cannot detect a "
+        f"{delta:g} DSC difference with 80% power), or not significant with fewer seeds than the comparison's "
+        "own variance needs for it (`seeds_needed`); `no evidence`: enough seeds, nothing found. Replication: "
+        "`seeds_won` (seeds whose mean difference is > 0), `per_seed`, `p_improve` = P(row > baseline) over "
+        "seeds and cases (rliable's probability of improvement; its 95% CI in comparisons.csv / "
+        "leaderboard.csv), `seed_sd_base` the baseline's between-seed sd. Secondary and conditional on the "
+        "trained models (it treats the runs as fixed): `p_case`, the Wilcoxon signed-rank p over the "
+        "seed-averaged case differences.",
         "",
         f"**Compute-matched.** `steps` is every optimiser step a row's model needed (its pretraining chain "
         f"+ target training; a shared pretraining counts fully for each row that uses it). `{MATCHED}` trains "
         f"the target from scratch for the same number of steps and is the primary baseline "
-        f"(`*_{MATCHED}` columns; `matched_baseline` names the row used, `scratch` when the row adds no "
-        "steps); `*_scratch` columns compare with the plain target budget. `scratch_converged` trains "
+        f"(`verdict` and `*_{MATCHED}` columns; `matched_baseline` names the row used, `scratch` when the row "
+        "adds no steps); `*_scratch` columns compare with the plain target budget. `scratch_converged` trains "
         f"{info.get('converged_factor', 2.0):g}x the largest matched budget (He et al. 2019).",
     ]
+    power = design_power(board, len(seeds), delta) if seeds else None
+    if power is not None:
+        text += ["", power_sentence(power)]
     if n_cases:
-        text += ["", f"With {n_cases} cases no two-sided exact Wilcoxon p can be below "
+        text += ["", f"With {n_cases} cases no two-sided exact Wilcoxon `p_case` can be below "
                  f"2 / 2^{n_cases} = {st.exact_floor(n_cases):.2g}."]  # fmt: skip
-    sd = board.get(f"sd_diff_{MATCHED}", pd.Series(dtype=float)).dropna()
-    if len(sd) and n_cases > 1:
-        mdd = st.detectable_difference(float(np.median(sd)), n_cases)
-        text.append(
-            f"Power: with the median paired sd of the differences ({np.median(sd):.3f}), the smallest DSC "
-            f"difference detectable at alpha 0.05 with 80% power is about {mdd:.3f} (before Holm)."
-        )
-    if 0 < len(seeds) < 3:
-        text += ["", f"**p-values are conditional on the trained models**: {len(seeds)} seed(s) per row, so "
-                 "training randomness is not replicated enough to enter the test; `per_seed_*` columns show "
-                 "each seed's difference."]  # fmt: skip
     return text
 
 
@@ -91,9 +104,15 @@ def _rank_section(ranking: dict[str, dict]) -> list[str]:
         lines += [
             f"**{model}**: Friedman chi2 = {a['statistic']:.1f}, p = {a['p']:.2g} over {len(a['rows'])} rows "
             f"and {a['n_cases']} cases; Nemenyi critical difference {a['cd']:.2f} ranks (rows whose mean ranks "
-            f"differ by less are not distinguishable at 0.05); median Kendall tau between the ranking and "
-            f"{1000} case-bootstrap rankings {a['kendall_tau']:.2f} (`rank_stability.csv`: the share of "
-            "resamples in which each row holds each rank).",
+            f"differ by less are not distinguishable at 0.05). Both rank tests use seed-averaged case means, so "
+            f"they are conditional on the trained models. Median Kendall tau between the ranking and 1000 "
+            f"bootstrap rankings {a['kendall_tau']:.2f}, "
+            + (
+                f"seeds ({a['rank_seeds']}) and cases resampled"
+                if a.get("rank_seeds", 0) > 1
+                else "cases resampled"
+            )
+            + " (`rank_stability.csv`: the share of resamples in which each row holds each rank).",
             "",
             to_markdown(table),
         ]
@@ -130,8 +149,8 @@ def leaderboard_markdown(
     for family, title in FAMILIES.items():
         part = tests[tests.family == family] if tests is not None and len(tests) else None
         if part is not None and len(part):
-            lines += ["", f"## {title}", "", "`dsc_diff` = a - b (paired, case-level); Holm within this family "
-                      "and model.", "", to_markdown(part.drop(columns="family"))]  # fmt: skip
+            lines += ["", f"## {title}", "", "`dsc_diff` = a - b (paired by seed and case, crossed interval); "
+                      "Holm within this family, model and label budget; `verdict` as above.", "", to_markdown(part.drop(columns="family"))]  # fmt: skip
     lines += _rank_section(ranking or {})
     if similarity is not None and len(similarity):
         lines += ["", "## Source-target lesion similarity (measured on the data)", "",

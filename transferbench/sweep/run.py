@@ -55,12 +55,41 @@ def run_sweep(
         for run in plan.runs:
             deps = f" <- {', '.join(run.deps)}" if run.deps else ""
             print(f"  {run.id}{deps}", file=stream)
+        print(planned_power(spec), file=stream)
         return 0
     results_dir = Path(spec.results_dir)
     with sweep_lock(results_dir):
         failed = _run_and_aggregate(spec, plan, results_dir, launcher, jobs, cluster, stream)
     log_summary_to_wandb(results_dir, spec.name)
     return failed
+
+
+def planned_power(spec) -> str:
+    """What the planned seeds can detect: from the variance components of this sweep's last leaderboard
+    when there is one, else for the between-seed sds of ``docs/statistics.md``'s power section."""
+    import pandas as pd
+
+    from transferbench.evaluation import statistics as st
+    from transferbench.evaluation.leaderboard import design_power, power_sentence
+
+    n, delta = len(spec.seeds), spec.target_difference
+    lines = []
+    if n < spec.min_seeds:
+        lines.append(f"warning: {n} seed(s) planned, fewer than min_seeds {spec.min_seeds}: every verdict will be "
+                     "`too few seeds`")  # fmt: skip
+    board_csv = Path(spec.results_dir) / "leaderboard.csv"
+    power = design_power(pd.read_csv(board_csv), n, delta) if board_csv.is_file() else None
+    if power is not None:
+        lines.append(f"{power_sentence(power)} (measured in {board_csv})")
+    else:
+        per_sd = []
+        for sd in (0.02, 0.05):
+            comps = {"seed": sd**2, "case": 0.0, "resid": 0.0}
+            per_sd.append(f"sd {sd:g}: power {st.seed_power(comps, n, 1, delta):.0%}, "
+                          f"{st.seeds_needed(comps, 1, delta):.0f} seeds for 80%")  # fmt: skip
+        lines.append(f"Power for seeds (no measured variance components in {board_csv}, so for assumed between-seed sds of the mean "
+                     f"difference): {n} seeds, target difference {delta:g} DSC: {'; '.join(per_sd)}.")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _run_and_aggregate(spec, plan, results_dir: Path, launcher, jobs, cluster, stream) -> int:

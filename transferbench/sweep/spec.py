@@ -29,6 +29,7 @@ TOP_KEYS = {
     "name", "description", "base_config", "data_root", "prepare_synthetic", "target", "models", "sources",
     "source_sets", "strategies", "seeds", "budget", "overrides", "dice_threshold", "results_dir", "launcher",
     "save_predictions", "imagenet_weights", "baselines", "converged_factor", "common_random_numbers",
+    "target_difference", "min_seeds",
 }  # fmt: skip
 TARGET_KEYS = {"dataset", "label_mode", "fold_scheme", "folds", "extra_test", "train_cases"}
 LAUNCHER_KEYS = {"name", "jobs", "cluster", "submitit"}
@@ -86,6 +87,8 @@ class SweepSpec:
     converged_factor: float = 2.0  # scratch_converged trains this many times the largest matched budget
     common_random_numbers: bool = True  # strategies share a seed's initialisation and data order
     train_cases: list[int] | None = None  # label-budget axis (labelled target volumes); None = the fold's all
+    target_difference: float = 0.03  # DSC difference the design is powered for (statistics.TARGET_DIFFERENCE)
+    min_seeds: int = 5  # fewer seeds: every verdict is "too few seeds" (statistics.MIN_SEEDS)
 
     def source_members(self, key: str) -> list[str]:
         """Registered source names behind a ``sources`` or ``source_sets`` label."""
@@ -295,6 +298,19 @@ def _baselines(raw: dict, where: str) -> tuple[list[str], float]:
     return list(baselines), float(factor)
 
 
+def _design(raw: dict, where: str) -> dict:
+    """The statistical design the verdicts follow: the target difference and the minimum number of seeds."""
+    delta = raw.get("target_difference", 0.03)
+    if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 1:
+        raise _fail(where, "target_difference", f"a DSC difference between 0 and 1, got {delta!r}")
+    least = raw.get("min_seeds", 5)
+    if isinstance(least, bool) or not isinstance(least, int) or least < 2:
+        raise _fail(
+            where, "min_seeds", f"an integer >= 2 (one seed cannot estimate seed variance), got {least!r}"
+        )
+    return {"target_difference": float(delta), "min_seeds": least}
+
+
 def _data_root(raw: dict, where: str) -> str:
     data_root = os.path.expandvars(str(raw.get("data_root", "data/synthetic")))
     if "$" in data_root:
@@ -358,7 +374,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         description=str(raw.get("description", "")), notes=notes,
         imagenet_weights=_imagenet_weights(raw, where, strategies, notes), baselines=baselines,
         converged_factor=factor, common_random_numbers=bool(raw.get("common_random_numbers", True)),
-        train_cases=train_cases,
+        train_cases=train_cases, **_design(raw, where),
     )  # fmt: skip
 
 
