@@ -72,6 +72,7 @@ def outputs(results: Path) -> dict[str, bytes]:
             "runs.csv",
             "comparisons.csv",
             "ranks.csv",
+            "val_curves.csv",
         )
     }
 
@@ -95,7 +96,11 @@ def test_tiny_sweep_end_to_end_and_idempotent(synthetic_root, tmp_path, capsys):
     board = pd.read_csv(results / "leaderboard.csv").set_index("strategy")
     ft = board.loc["finetune"]
     assert ft.matched_baseline == "scratch_matched" and ft.steps == 12 and ft.n_cases == 16 and ft.n_runs == 1
-    assert 2 / 2**16 <= ft.p_holm_scratch_matched <= 1 and 2 / 2**16 <= ft.p_holm_scratch <= 1
+    assert 2 / 2**16 <= ft.p_case_scratch_matched <= 1 and ft.verdict == "too few seeds"  # one seed
+    assert ft.interval_scratch_matched == "cases only (1 seed)" and ft.seeds_won_scratch_matched in (
+        "0 of 1",
+        "1 of 1",
+    )
     assert {"ci_low_scratch_matched", "finetune_wall_s", "pretrain_wall_s", "epochs_to_dice", "rank",
             "collapsed", "dsc_mean_all"} <= set(board.columns)  # fmt: skip
     assert ft.pretrain_wall_s > 0
@@ -142,13 +147,24 @@ def test_tiny_sweep_end_to_end_and_idempotent(synthetic_root, tmp_path, capsys):
         subprocess.run(cmd, env=env, check=True, capture_output=True)
         figures.append({p.name: p.read_bytes() for p in (results / "figures").iterdir()})
     assert figures[0] == figures[1]
-    # a fresh clone has the tables but not runs/: the rebuild refuses and rewrites nothing
+    # a fresh clone has the tables but not runs/: the leaderboard re-analyses them, every table identical
     import shutil
 
     clone = tmp_path / "clone"
-    shutil.copytree(results, clone, ignore=shutil.ignore_patterns("runs"))
-    before = {p.name: p.read_bytes() for p in clone.iterdir() if p.is_file()}
+    shutil.copytree(results, clone, ignore=shutil.ignore_patterns("runs", "figures"))
     capsys.readouterr()
+    assert main(["leaderboard", str(clone)]) == 0
+    assert "no run folders; re-analysing per_case.csv" in capsys.readouterr().out
+    assert outputs(clone) == first
+    drawn = sorted(p.name for p in (clone / "figures").glob("*.png"))
+    assert "unet3d_learning_curves.png" in drawn and "unet3d_overlays.png" not in drawn  # no predictions here
+    # tables that do not belong to the plan, or no tables at all: refused, nothing rewritten
+    per_case.assign(run="someone-elses-run").to_csv(clone / "per_case.csv", index=False)
+    before = {p.name: p.read_bytes() for p in clone.iterdir() if p.is_file()}
+    assert main(["leaderboard", str(clone)]) == 2
+    assert "per_case.csv: run 'someone-elses-run' is not in" in capsys.readouterr().err
+    (clone / "per_case.csv").unlink()
+    before.pop("per_case.csv")
     assert main(["leaderboard", str(clone)]) == 2
     assert "none of the 5 planned runs has a record" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in clone.iterdir() if p.is_file()} == before
@@ -470,16 +486,24 @@ def test_common_random_numbers_share_a_seed_across_strategies(synthetic_root, tm
     assert same == {r.id for r in independent.runs if r.kind == "pretrain"}  # pretraining keeps its seed
 
 
-def test_dry_run_warns_below_three_seeds(synthetic_root, tmp_path, capsys):
+def test_dry_run_warns_below_the_minimum_seeds_and_prints_the_power(synthetic_root, tmp_path, capsys):
     from transferbench.cli.main import main
 
     assert main(["sweep", "--config", str(write_spec(tmp_path, synthetic_root)), "--dry-run"]) == 0
-    assert "warning: 1 seed(s): p-values are conditional on the trained models" in capsys.readouterr().err
-    assert (
-        main(["sweep", "--config", str(write_spec(tmp_path, synthetic_root, seeds=[0, 1, 2])), "--dry-run"])
-        == 0
-    )
-    assert "warning:" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "warning: 1 seed(s), fewer than min_seeds 5: every verdict will be `too few seeds`" in err
+    # no leaderboard yet: the power of the planned seeds for assumed between-seed sds
+    assert "1 seeds, target difference 0.03 DSC: sd 0.02: power" in err and "6 seeds for 80%" in err
+    spec = write_spec(tmp_path, synthetic_root, seeds=[0, 1, 2, 3, 4], target_difference=0.05)
+    results = tmp_path / "results" / "tiny"
+    results.mkdir(parents=True)
+    # a leaderboard with measured variance components: the power from them
+    pd.DataFrame({"n_cases": [16], "var_seed_scratch_matched": [0.02**2], "var_case_scratch_matched": [0.0],
+                  "var_resid_scratch_matched": [0.0]}).to_csv(results / "leaderboard.csv")  # fmt: skip
+    assert main(["sweep", "--config", str(spec), "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" not in err and "detecting a DSC difference of 0.05" in err
+    assert "needs 4 seeds; with 5 seed(s) the power is" in err and f"measured in {results}" in err
 
 
 def test_label_budget_axis_plans_nested_budgets_with_their_own_controls(synthetic_root, tmp_path):

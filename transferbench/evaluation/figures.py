@@ -203,7 +203,7 @@ def write_figures(
     info: dict,
     per_case: pd.DataFrame,
     board: pd.DataFrame,
-    folder_of: Callable[[str], RunFolder],
+    folder_of: Callable[[str], RunFolder] | None,
     ranking: dict[str, dict] | None = None,
 ) -> None:
     """Every one-budget figure into ``out``; ``folder_of`` gives a run's folder (its stored predictions).
@@ -216,6 +216,9 @@ def write_figures(
             sf.rank_blobs(ranking[model], model, out / f"{model}_rank_stability.png")
         heatmap(board, model, out / f"{model}_diff_heatmap.png")
         distributions(per_case, model, out / f"{model}_per_case_metrics.png")
+        if folder_of is None:
+            print(f"overlays skipped for {model}: no run folders (their predictions) in this results folder")
+            continue
         try:
             overlays(folder_of, info, per_case, board, model, out / f"{model}_overlays.png")
         except (FileNotFoundError, OSError, KeyError, IndexError) as err:  # predictions or data not present
@@ -261,7 +264,9 @@ def label_budget(per_case: pd.DataFrame, out: Path, board: pd.DataFrame | None =
             for k, colour, style in styled:
                 ns, ms, lo, hi = zip(*line[k])
                 ax.plot(ns, ms, marker="o", ms=3, color=colour, ls=style, label=row_label(*k))
-                ax.fill_between(ns, lo, hi, color=colour, alpha=0.12, lw=0)
+                if style != ":":  # the plain scratch without its band, to keep the panel readable
+                    ax.fill_between(ns, lo, hi, color=colour, alpha=0.12, lw=0)
+            ax.set_ylim(0, 1)  # DSC; an interval wider than that is clipped at the axes
             title = row_label(*key)
             if board is not None and "verdict" in board:
                 mine = board[(board.model == model) & (board.strategy == key[0]) & (board.source == key[1])]

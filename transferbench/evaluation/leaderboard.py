@@ -224,6 +224,8 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
         if isinstance(v, float):
             if math.isnan(v):
                 return ""
+            if v.is_integer() and abs(v) >= 1 or math.isinf(v):  # counts (steps, seeds needed) as integers
+                return str(v) if math.isinf(v) else str(int(v))
             return format(v, ".2g") if 0 < abs(v) < 1e-3 else format(v, floatfmt)
         if v is pd.NA:
             return ""

@@ -41,8 +41,10 @@ def forest(board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
     colours = [VERDICT_COLOUR.get(v, "0.45") for v in b["verdict"]]
     ax.scatter(b[col], y, c=colours, edgecolors="0.2", linewidths=0.6, zorder=3, s=22)
     ax.axvline(0, color="k", lw=0.8)
+    span = max(0.05, float(np.nanmax(np.abs([low.min(), high.max()]))))
+    ax.set_xlim(-min(1.0, span * 1.05), min(1.0, span * 1.05))  # a DSC difference lies in [-1, 1]
     names = [
-        f"{row_label(s, src)} (vs {base}; {won})"
+        f"{row_label(s, src)} (vs {base}; seeds won {won})"
         for s, src, base, won in zip(b.strategy, b.source, b.matched_baseline, b[f"seeds_won_{MATCHED}"])
     ]
     ax.set_yticks(y, names, fontsize=7)

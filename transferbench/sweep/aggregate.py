@@ -271,11 +271,12 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     markdown = leaderboard_markdown(info, board, runs, main, tests, ranking, extra, similarity)
     atomic_write_text(results_dir / "leaderboard.md", markdown)
     if figures and not main.empty:
-        _figures(results_dir / "figures", info, main, board, runs, curves, store, ranking, similarity, tests)
+        folder_of = None if rerender else store.folder
+        _figures(results_dir / "figures", info, main, board, runs, curves, folder_of, ranking, similarity)
     return board
 
 
-def _figures(out: Path, info, main, board, runs, curves, store, ranking, similarity, tests) -> None:
+def _figures(out: Path, info, main, board, runs, curves, folder_of, ranking, similarity) -> None:
     """Every figure: the comparison ones at the fold's full label budget (their titles say so), learning
     curves faceted by budget, the budget and similarity ones over every budget."""
     from transferbench.evaluation.figures import label_budget, learning_curves, write_figures
@@ -283,9 +284,13 @@ def _figures(out: Path, info, main, board, runs, curves, store, ranking, similar
 
     full = main["n_train"].max()
     at_full = {k.split(",")[0]: a for k, a in ranking.items() if "," not in k or k.endswith(f"={int(full)}")}
-    write_figures(out, info, main[main.n_train == full], board[board.n_train == full], store.folder, at_full)
+    write_figures(out, info, main[main.n_train == full], board[board.n_train == full], folder_of, at_full)
     for model in sorted(main["model"].unique()):
-        learning_curves(curves, runs, model, out / f"{model}_learning_curves.png")
+        path = out / f"{model}_learning_curves.png"
+        if learning_curves(curves, runs, model, path) is None:  # no curves: an older figure would not match
+            for stale in (path, path.with_suffix(".pdf")):
+                stale.unlink(missing_ok=True)
+            print(f"learning curves skipped for {model}: no validation curves (val_curves.csv) recorded")
     label_budget(main, out, board)
     if similarity is not None:
         labels = {k: m[0] for k, m in info.get("sources", {}).items() if len(m) == 1}
@@ -302,8 +307,9 @@ def _similarity(info: dict, results_dir: Path) -> pd.DataFrame | None:
 
     beside = Path(info["data_root"]) / "similarity.csv"
     if not beside.is_file():
-        if not (Path(info["data_root"]) / "synthetic_manifest.json").is_file():
-            return None  # the data is not on this machine: keep what the results folder has
+        if not (Path(info["data_root"]) / "synthetic_manifest.json").is_file():  # the data is not here
+            kept = results_dir / "similarity.csv"
+            return pd.read_csv(kept) if kept.is_file() else None
         write_similarity(info["data_root"])
     table = pd.read_csv(beside)
     atomic_write_text(results_dir / "similarity.csv", table.to_csv(index=False))

@@ -74,9 +74,6 @@ def planned_power(spec) -> str:
 
     n, delta = len(spec.seeds), spec.target_difference
     lines = []
-    if n < spec.min_seeds:
-        lines.append(f"warning: {n} seed(s) planned, fewer than min_seeds {spec.min_seeds}: every verdict will be "
-                     "`too few seeds`")  # fmt: skip
     board_csv = Path(spec.results_dir) / "leaderboard.csv"
     power = design_power(pd.read_csv(board_csv), n, delta) if board_csv.is_file() else None
     if power is not None:

@@ -357,10 +357,12 @@ def load_spec(path: str | Path) -> SweepSpec:
     _check_labels(where, raw["name"], models, sources, source_sets, strategies)
     budget = raw.get("budget") or {}
     baselines, factor = _baselines(raw, where)
-    if len(raw["seeds"]) < 3:
+    design = _design(raw, where)
+    if len(raw["seeds"]) < design["min_seeds"]:
         notes.append(
-            f"warning: {len(raw['seeds'])} seed(s): p-values are conditional on the trained models (3+ seeds let "
-            "the leaderboard show training randomness as replication)"
+            f"warning: {len(raw['seeds'])} seed(s), fewer than min_seeds {design['min_seeds']}: every verdict will "
+            "be `too few seeds` (seeds and cases are crossed; below that no training-procedure claim of the "
+            "target difference is within reach; docs/statistics.md)"
         )
     return SweepSpec(
         name=str(raw["name"]), path=where, data_root=data_root, target=target, folds=folds, models=models,
@@ -374,7 +376,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         description=str(raw.get("description", "")), notes=notes,
         imagenet_weights=_imagenet_weights(raw, where, strategies, notes), baselines=baselines,
         converged_factor=factor, common_random_numbers=bool(raw.get("common_random_numbers", True)),
-        train_cases=train_cases, **_design(raw, where),
+        train_cases=train_cases, **design,
     )  # fmt: skip
 
 
