@@ -11,6 +11,7 @@ def main() -> None:
     from benchmarks import (
         bench_ceiling,
         bench_gpu,
+        bench_intervals,
         bench_loader,
         bench_memory,
         bench_models,
@@ -95,6 +96,8 @@ def main() -> None:
             f"{j['loading_patches_per_s'] / j['no_loading_patches_per_s']:.2f}",
             flush=True,
         )
+    print("(k) interval calibration (statistics, not speed): ", end="", flush=True)
+    bench_intervals.main()
 
 
 if __name__ == "__main__":

@@ -31,4 +31,4 @@ def test_readme_api_example_runs(index, synthetic_root, monkeypatch, capsys):
     if index == 1:
         assert "123 runs" in out
     if index == 2:
-        assert "positive_control" in out and "Wilcoxon p" in out
+        assert "positive_control" in out and "verdict" in out and "over 3 seeds x 16 cases" in out

@@ -230,22 +230,15 @@ def label_budget(per_case: pd.DataFrame, out: Path, board: pd.DataFrame | None =
     several budgets, drawn against its step-matched scratch (black, dashed) and the plain scratch (grey,
     dotted), each with its crossed seeds x cases 95% interval; a panel's title carries the row's verdict at
     each budget when ``board`` is given. Collapsed runs left out. Returns the drawn means."""
-    from transferbench.evaluation import statistics as st
     from transferbench.evaluation.comparisons import row_label
 
     ok = without_collapsed(per_case)
     drawn = []
     for model, g in ok.groupby("model"):
         rows = {k: r for k, r in g.groupby(["strategy", "source"]) if r["n_train"].nunique() > 1}
-        line = {}
-        for key, r in rows.items():
-            points = []
-            for n, part in r.groupby("n_train"):
-                ci = st.crossed_interval(st.seed_case_matrix(part))
-                points.append((int(n), ci["mean"], ci["ci_low"], ci["ci_high"]))
-            line[key] = points
-            drawn += [{"model": model, "strategy": key[0], "source": key[1], "n_train": n, "dsc": m}
-                      for n, m, _, _ in points]  # fmt: skip
+        line = {key: _budget_points(r) for key, r in rows.items()}
+        drawn += [{"model": model, "strategy": key[0], "source": key[1], "n_train": n, "dsc": m}
+                  for key, points in line.items() for n, m, _, _ in points]  # fmt: skip
         panels = [k for k in sorted(rows) if not is_baseline(k[0])]
         if not panels:
             continue
@@ -267,13 +260,7 @@ def label_budget(per_case: pd.DataFrame, out: Path, board: pd.DataFrame | None =
                 if style != ":":  # the plain scratch without its band, to keep the panel readable
                     ax.fill_between(ns, lo, hi, color=colour, alpha=0.12, lw=0)
             ax.set_ylim(0, 1)  # DSC; an interval wider than that is clipped at the axes
-            title = row_label(*key)
-            if board is not None and "verdict" in board:
-                mine = board[(board.model == model) & (board.strategy == key[0]) & (board.source == key[1])]
-                marks = [
-                    f"{int(n)}: {v}" for n, v in sorted(zip(mine.n_train, mine.verdict)) if isinstance(v, str)
-                ]
-                title += "\n" + ", ".join(marks) if marks else ""
+            title = row_label(*key) + _verdicts_by_budget(board, model, key)
             ax.set_title(title, fontsize=7)
             ax.set_xticks(sorted({n for pts in line.values() for n, *_ in pts}))
             ax.tick_params(labelsize=7)
@@ -298,8 +285,28 @@ def label_budget(per_case: pd.DataFrame, out: Path, board: pd.DataFrame | None =
     return pd.DataFrame(drawn) if drawn else None
 
 
+def _verdicts_by_budget(board: pd.DataFrame | None, model: str, key: tuple) -> str:
+    """ "\n1: better, 4: too few seeds": a row's verdict at each label budget (empty without a board)."""
+    if board is None or "verdict" not in board:
+        return ""
+    mine = board[(board.model == model) & (board.strategy == key[0]) & (board.source == key[1])]
+    marks = [f"{int(n)}: {v}" for n, v in sorted(zip(mine.n_train, mine.verdict)) if isinstance(v, str) and v]
+    return "\n" + ", ".join(marks) if marks else ""
+
+
 def _matched_rows(board: pd.DataFrame, model: str, key: tuple, rows: dict) -> list[tuple]:
     """The step-matched baseline row(s) the board compares ``key`` with, among the drawn rows."""
     mine = board[(board.model == model) & (board.strategy == key[0]) & (board.source == key[1])]
     names = sorted({b for b in mine.get("matched_baseline", []) if isinstance(b, str) and b})
     return [(b, "-") for b in names if (b, "-") in rows and b != "scratch"]
+
+
+def _budget_points(rows: pd.DataFrame) -> list[tuple[int, float, float, float]]:
+    """(n_train, mean DSC, crossed 95% CI) of one row at each label budget."""
+    from transferbench.evaluation import statistics as st
+
+    points = []
+    for n, part in rows.groupby("n_train"):
+        ci = st.crossed_interval(st.seed_case_matrix(part))
+        points.append((int(n), ci["mean"], ci["ci_low"], ci["ci_high"]))
+    return points

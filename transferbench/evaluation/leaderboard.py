@@ -136,7 +136,7 @@ def add_verdicts(
     for idx in table.groupby(families).groups.values():
         table.loc[idx, f"p_holm{tail}"] = st.holm(table.loc[idx, f"p{tail}"])
     table[f"verdict{tail}"] = [
-        st.verdict(d, p, 0 if pd.isna(n) else int(n), need, min_seeds) if np.isfinite(d) else ""
+        st.verdict(d, p, int(n), need, min_seeds) if not pd.isna(n) else ""
         for d, p, n, need in zip(table[f"dsc_diff{tail}"], table[f"p_holm{tail}"], table[f"n_seeds{tail}"],
                                  table[f"seeds_needed{tail}"])
     ]  # fmt: skip

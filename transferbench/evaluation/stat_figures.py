@@ -167,7 +167,9 @@ def similarity_gain(board: pd.DataFrame, similarity: pd.DataFrame, labels: dict[
         for ax, m in zip(row, measures):
             x = part.source.map(labels).map(sim[m])
             yerr = [part[col] - part[f"ci_low_{MATCHED}"], part[f"ci_high_{MATCHED}"] - part[col]]
-            ax.errorbar(x, part[col], yerr=yerr, fmt="o", color="#0072B2", ecolor="0.5", capsize=2, ms=4)
+            ax.errorbar(x, part[col], yerr=yerr, fmt="none", ecolor="0.5", capsize=2)
+            colours = [VERDICT_COLOUR.get(v, "0.45") for v in part.get("verdict", [""] * len(part))]
+            ax.scatter(x, part[col], c=colours, edgecolors="0.2", linewidths=0.6, s=18, zorder=3)
             for xi, yi, name in zip(x, part[col], part.source):
                 ax.annotate(name, (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
             ax.axhline(0, color="k", lw=0.8)
@@ -175,6 +177,7 @@ def similarity_gain(board: pd.DataFrame, similarity: pd.DataFrame, labels: dict[
         row[0].set_ylabel(
             ("DSC gain over scratch_matched" + ("" if n is None else f"\n{n} labelled")), fontsize=8
         )
-    fig.suptitle(f"{model}: fine-tune gain against measured lesion similarity", fontsize=9)
+    fig.suptitle(f"{model}: fine-tune gain against measured lesion similarity (crossed 95% CI; dot: verdict, "
+                 "blue better, vermillion worse, grey no evidence, white too few seeds)", fontsize=8)  # fmt: skip
     fig.tight_layout()
     save(fig, path)

@@ -213,28 +213,34 @@ def committed_tables(store: ResultsStore, info: dict) -> tuple[pd.DataFrame, pd.
     return per_case, runs, curves
 
 
+def _gather(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict[str, list], bool]:
+    """(plan info, per-case table, runs table, validation curves, re-analysis?) from the run folders, written
+    to the results folder's tables; from those tables when no run folder is there."""
+    results_dir = store.root
+    info, per_case, runs, results = collect(store)
+    if not (len(runs) and (runs["status"] == "not run").all()):
+        atomic_write_text(results_dir / "per_case.csv", per_case.to_csv(index=False))
+        atomic_write_text(results_dir / "runs.csv", runs.to_csv(index=False))
+        atomic_write_text(results_dir / "val_curves.csv", curves_table(results).to_csv(index=False))
+        return info, per_case, runs, {run_id: res["val_curve"] for run_id, res in results.items()}, False
+    if not (results_dir / "per_case.csv").is_file():
+        raise TransferbenchError(
+            f"{results_dir}: none of the {len(runs)} planned runs has a record under {results_dir}/runs/ and "
+            f"there is no per_case.csv to re-analyse; nothing written. Reproduce the runs with `transferbench "
+            f"sweep --config {info.get('spec', info['name'])}` (finished runs are skipped)"
+        )
+    per_case, runs, curves = committed_tables(store, info)
+    print(f"{results_dir}: no run folders; re-analysing per_case.csv, runs.csv and val_curves.csv")
+    return info, per_case, runs, curves, True
+
+
 def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     """Write per_case.csv, runs.csv, val_curves.csv, leaderboard.csv / .md, comparisons.csv, ranks.csv,
     rank_stability.csv (and figures); returns the leaderboard. Without any run folder, re-analyses the
     committed tables (``committed_tables``) and rewrites everything but them."""
     results_dir = Path(results_dir)
     store = ResultsStore(results_dir)
-    info, per_case, runs, results = collect(store)
-    rerender = bool(len(runs)) and (runs["status"] == "not run").all()
-    if rerender:
-        if not (results_dir / "per_case.csv").is_file():
-            raise TransferbenchError(
-                f"{results_dir}: none of the {len(runs)} planned runs has a record under {results_dir}/runs/ "
-                f"and there is no per_case.csv to re-analyse; nothing written. Reproduce the runs with "
-                f"`transferbench sweep --config {info.get('spec', info['name'])}` (finished runs are skipped)"
-            )
-        per_case, runs, curves = committed_tables(store, info)
-        print(f"{results_dir}: no run folders; re-analysing per_case.csv, runs.csv and val_curves.csv")
-    else:
-        curves = {run_id: res["val_curve"] for run_id, res in results.items()}
-        atomic_write_text(results_dir / "per_case.csv", per_case.to_csv(index=False))
-        atomic_write_text(results_dir / "runs.csv", runs.to_csv(index=False))
-        atomic_write_text(results_dir / "val_curves.csv", curves_table(results).to_csv(index=False))
+    info, per_case, runs, curves, rerender = _gather(store)
     target_runs = runs[runs.kind == "finetune"]
     nsd = next((c for c in per_case.columns if c.startswith("nsd_")), "nsd_3mm")
     target = info["target"]["dataset"]
