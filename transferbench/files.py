@@ -10,7 +10,15 @@ from pathlib import Path
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without changing it where the OS tells it (Linux ``/proc``); elsewhere set
+    and restored (``os.umask`` has no read-only form), which other threads could observe for a moment."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
@@ -41,3 +49,51 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+INCOMPLETE = ".swap-incomplete"
+
+
+@contextmanager
+def staged_outputs(folder: Path, keep_in: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Write a set of outputs into a staging folder; on success move them into ``folder`` together.
+
+    Files at the staging folder's top level replace their namesakes; a staged sub-folder (``figures/``)
+    replaces the old one whole, after the old one's files matching ``keep_in`` patterns that were not
+    written again are carried over (e.g. figures this pass could not redraw). The moves run with SIGINT and
+    SIGTERM held back, so an interrupted writer leaves the old complete set or the new one, never a mix; a
+    crash inside the moves (SIGKILL) leaves ``INCOMPLETE`` behind, which the next pass reports. On an error
+    before the moves nothing in ``folder`` changes.
+    """
+    import fnmatch
+    import shutil
+    import signal
+
+    folder.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=folder, prefix=".staged-"))
+    try:
+        yield stage
+        marker = folder / INCOMPLETE
+        held = {signal.SIGINT, signal.SIGTERM}
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            marker.write_text("an output swap was interrupted here; run the command again\n")
+            for item in sorted(stage.iterdir()):
+                target = folder / item.name
+                if item.is_dir():
+                    if target.is_dir():
+                        for old in target.iterdir():
+                            if (
+                                any(fnmatch.fnmatch(old.name, k) for k in keep_in)
+                                and not (item / old.name).exists()
+                            ):
+                                os.replace(old, item / old.name)
+                        os.replace(target, stage / f".old-{item.name}")
+                    os.replace(item, target)
+                else:
+                    os.replace(item, target)
+            marker.unlink()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

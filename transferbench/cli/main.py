@@ -63,7 +63,14 @@ def _resolve_config_names(args: list[str]) -> list[str]:
         if a not in ("--config", "-c") or (path := find_config(out[i + 1])) is None:
             continue
         out[i + 1] = str(path)
-        cfg = read_yaml(path)
+        try:
+            cfg = read_yaml(path)
+        except yaml.YAMLError as err:
+            raise TransferbenchError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise TransferbenchError(f"{path}: cannot be read ({err})") from None
+        if not isinstance(cfg, dict):
+            raise TransferbenchError(f"{path}: a fit config is a YAML mapping, got {type(cfg).__name__}")
         resolved = resolve_model_names(cfg)
         if resolved != cfg:  # jsonargparse takes the config's text in place of its path
             out[i + 1] = yaml.safe_dump(resolved, sort_keys=False)
@@ -107,11 +114,19 @@ def _leaderboard_main(argv: list[str]) -> int:
         help="its optimiser steps: also compared with the scratch trained as long",
     )
     args = parser.parse_args(argv)
+    from pathlib import Path
+
     from transferbench.sweep.aggregate import aggregate
-    from transferbench.sweep.external import add_external
+    from transferbench.sweep.external import add_external, check_labels
+    from transferbench.sweep.run import sweep_lock
     from transferbench.sweep.store import ResultsStore
 
-    try:
+    if not (Path(args.results_dir) / "plan.json").is_file():
+        raise TransferbenchError(
+            f"{args.results_dir}: not a results folder (no plan.json; a sweep writes one)"
+        )
+    check_labels([item.rpartition("=")[0].strip() for item in args.external])
+    with sweep_lock(Path(args.results_dir)):  # not while a sweep (or another rebuild) writes there
         for item in args.external:
             label, sep, csv = item.rpartition("=")
             if not sep or not label.strip():
@@ -123,8 +138,6 @@ def _leaderboard_main(argv: list[str]) -> int:
                 f"external row {entry['label']!r}: {entry['model']}, n_train {entry['n_train']}, fold {entry['fold']}"
             )
         board = aggregate(args.results_dir, figures=not args.no_figures)
-    except FileNotFoundError as err:  # not a results folder
-        raise TransferbenchError(str(err)) from None
     print(
         f"wrote {args.results_dir}/leaderboard.csv ({len(board)} rows), leaderboard.md, per_case.csv, figures/"
     )

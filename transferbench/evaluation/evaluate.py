@@ -57,8 +57,14 @@ def _on_reference_grid(
     pred_img: nib.Nifti1Image, ref_img: nib.Nifti1Image, atol_mm: float = 1e-3
 ) -> np.ndarray:
     """The prediction in the reference's voxel order: reoriented when it is the same world grid stored in
-    another orientation, an error when the grids differ."""
-    pred = np.asanyarray(pred_img.dataobj)
+    another orientation, an error when the grids differ (or the prediction is not a readable 3D mask)."""
+    pred = read_array(pred_img.get_filename() or "prediction", pred_img)
+    if pred.ndim == 4 and pred.shape[3] == 1:
+        pred = pred[..., 0]
+    if pred.ndim != 3:
+        raise DataError(
+            f"{pred.ndim}D mask of shape {pred.shape}; a prediction is a 3D mask on the reference grid"
+        )
     if pred.shape[:3] == ref_img.shape[:3] and np.allclose(pred_img.affine, ref_img.affine, atol=atol_mm):
         return pred
     transform = ornt_transform(io_orientation(pred_img.affine), io_orientation(ref_img.affine))
@@ -151,6 +157,13 @@ def evaluate_folder(
     df = pd.DataFrame(rows, columns=columns).rename(columns={"nsd": f"nsd_{tolerance_mm:g}mm"})
     if fold is not None:
         df.insert(0, "fold", fold)
-    if out is not None:
-        atomic_write_text(Path(out), df.to_csv(index=False))
+    _write(df, out, problems)
     return Evaluation(df, problems)
+
+
+def _write(df: pd.DataFrame, out: str | Path | None, problems: list[str]) -> None:
+    """The scores CSV, never a header-only one (a run where no case could be scored writes nothing)."""
+    if out is not None and len(df):
+        atomic_write_text(Path(out), df.to_csv(index=False))
+    elif out is not None:
+        problems.append(f"{out}: not written, no case could be scored")

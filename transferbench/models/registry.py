@@ -64,16 +64,43 @@ def resolve_model_names(config: dict) -> dict:
     return {**config, "model": {**config["model"], "net": {**net, "class_path": full}}}
 
 
-def network_class(config: dict) -> type:
-    """The network class a config's ``model.net`` names (registry name or import path)."""
-    net = (resolve_model_names(config).get("model") or {}).get("net") or {}
-    path = net.get("class_path") if isinstance(net, dict) else None
+def registered_paths() -> dict[str, type]:
+    """Every import path and registry name that names a registered network, to its class."""
+    out: dict[str, type] = {}
+    for name in list_models():
+        cls = MODELS.get(name)
+        out[name] = out[class_path(cls)] = out[f"{cls.__module__}.{cls.__qualname__}"] = cls
+    return out
+
+
+def network_class(config: dict, trusted: bool = True) -> type:
+    """The network class a config's ``model.net`` names (registry name or import path).
+
+    A registered network is returned without importing anything. Any other path is imported only for a
+    ``trusted`` config (one the user wrote: a config file is code, as in LightningCLI) and must be a
+    ``SegmentationNet`` subclass; for an untrusted one (a run folder received from someone, a checkpoint)
+    it is refused before any import, so a config cannot make the tool import or call arbitrary code.
+    """
+    net = (config.get("model") or {}).get("net") or {}
+    path = net.get("class_path") if isinstance(net, dict) else net if isinstance(net, str) else None
     if not path:
         raise RegistryError("the config has no model.net.class_path")
+    known = registered_paths()
+    if str(path) in known:
+        return known[str(path)]
+    if not trusted:
+        raise RegistryError(
+            f"model.net.class_path {path!r} is not a registered network ({', '.join(list_models())}); a run "
+            "folder may only name registered networks (nothing it names is imported). Register the class "
+            "with @register_model and import its module first if it is your own"
+        )
     module, _, attr = str(path).rpartition(".")
     try:
-        return getattr(importlib.import_module(module), attr)
+        cls = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError, ValueError):
         raise RegistryError(
             f"unknown network class {path!r}; registered models: {', '.join(list_models())}"
         ) from None
+    if not (isinstance(cls, type) and issubclass(cls, SegmentationNet)):
+        raise RegistryError(f"model.net.class_path {path!r} is not a SegmentationNet subclass; not built")
+    return cls

@@ -10,6 +10,7 @@ checkout, which does not hold ``runs/``), it re-analyses the folder's own ``per_
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ from transferbench.evaluation import statistics as st
 from transferbench.evaluation.comparisons import comparisons, rank_analysis, ranks_table
 from transferbench.evaluation.leaderboard import build_leaderboard, collapsed, epochs_to_reach
 from transferbench.evaluation.reference import reference_for
-from transferbench.files import atomic_write_text
+from transferbench.files import INCOMPLETE, atomic_write_text, staged_outputs
 from transferbench.sweep.external import external_tables
 from transferbench.sweep.plan import Plan
 from transferbench.sweep.report import leaderboard_markdown
@@ -100,7 +101,7 @@ def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
 def _run_record(r: dict, res: dict | None, store: ResultsStore, info: dict, results: dict) -> dict:
     """One row of ``runs.csv``: the planned run, its outcome and cost (``collapsed`` is set later)."""
     failure = None if res else store.failure(r["id"])
-    status = "done" if res else ("failed" if failure is not None else "not run")
+    status = "done" if res else (failure.get("status", "failed") if failure is not None else "not run")
     error = failure.get("error", "") if failure is not None else ""
     dep_wall = _chain_wall(r["id"], info, results)
     return {
@@ -213,15 +214,15 @@ def committed_tables(store: ResultsStore, info: dict) -> tuple[pd.DataFrame, pd.
     return per_case, runs, curves
 
 
-def _gather(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict[str, list], bool]:
-    """(plan info, per-case table, runs table, validation curves, re-analysis?) from the run folders, written
-    to the results folder's tables; from those tables when no run folder is there."""
+def _gather(store: ResultsStore, out: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict[str, list], bool]:
+    """(plan info, per-case table, runs table, validation curves, re-analysis?) from the run folders, their
+    tables written into ``out``; from the results folder's tables when no run folder is there."""
     results_dir = store.root
     info, per_case, runs, results = collect(store)
     if not (len(runs) and (runs["status"] == "not run").all()):
-        atomic_write_text(results_dir / "per_case.csv", per_case.to_csv(index=False))
-        atomic_write_text(results_dir / "runs.csv", runs.to_csv(index=False))
-        atomic_write_text(results_dir / "val_curves.csv", curves_table(results).to_csv(index=False))
+        atomic_write_text(out / "per_case.csv", per_case.to_csv(index=False))
+        atomic_write_text(out / "runs.csv", runs.to_csv(index=False))
+        atomic_write_text(out / "val_curves.csv", curves_table(results).to_csv(index=False))
         return info, per_case, runs, {run_id: res["val_curve"] for run_id, res in results.items()}, False
     if not (results_dir / "per_case.csv").is_file():
         raise TransferbenchError(
@@ -237,10 +238,23 @@ def _gather(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
 def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     """Write per_case.csv, runs.csv, val_curves.csv, leaderboard.csv / .md, comparisons.csv, ranks.csv,
     rank_stability.csv (and figures); returns the leaderboard. Without any run folder, re-analyses the
-    committed tables (``committed_tables``) and rewrites everything but them."""
+    committed tables (``committed_tables``) and rewrites everything but them. Everything is written into a
+    staging folder and moved into place together (``staged_outputs``): an interrupted aggregation leaves
+    the previous complete set."""
     results_dir = Path(results_dir)
-    store = ResultsStore(results_dir)
-    info, per_case, runs, curves, rerender = _gather(store)
+    if (results_dir / INCOMPLETE).is_file():
+        print(
+            f"{results_dir}: an earlier aggregation was killed while moving its outputs; rewriting them all"
+        )
+    for stale in results_dir.glob(".staged-*"):  # a killed aggregation's staging folder
+        shutil.rmtree(stale, ignore_errors=True)
+    with staged_outputs(results_dir, keep_in=("*_overlays.png", "*_overlays.pdf")) as out:
+        return _aggregate_into(ResultsStore(results_dir), out, figures)
+
+
+def _aggregate_into(store: ResultsStore, out: Path, figures: bool) -> pd.DataFrame:
+    info, per_case, runs, curves, rerender = _gather(store, out)
+    results_dir = store.root
     target_runs = runs[runs.kind == "finetune"]
     nsd = next((c for c in per_case.columns if c.startswith("nsd_")), "nsd_3mm")
     target = info["target"]["dataset"]
@@ -254,7 +268,7 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
         extra[name] = _per_budget(
             part, target_runs, lambda p, r: build_leaderboard(p, r, nsd_column=nsd, **design)
         )
-        atomic_write_text(results_dir / f"leaderboard_{name}.csv", extra[name].to_csv(index=False))
+        atomic_write_text(out / f"leaderboard_{name}.csv", extra[name].to_csv(index=False))
     if not info.get("synthetic", True) and len(board):
         board["reference"] = [
             reference_for(
@@ -264,21 +278,21 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
             )
             for s, src in zip(board["strategy"], board["source"])
         ]
-    atomic_write_text(results_dir / "leaderboard.csv", board.to_csv(index=False))
+    atomic_write_text(out / "leaderboard.csv", board.to_csv(index=False))
     tests = _per_budget(main, board, lambda p, b: comparisons(p, b, info, **design))
-    atomic_write_text(results_dir / "comparisons.csv", tests.to_csv(index=False))
+    atomic_write_text(out / "comparisons.csv", tests.to_csv(index=False))
     ranking = _rank_analysis(main)
-    atomic_write_text(results_dir / "ranks.csv", ranks_table(ranking).to_csv(index=False))
+    atomic_write_text(out / "ranks.csv", ranks_table(ranking).to_csv(index=False))
     shares = [a["shares"].assign(model=m) for m, a in ranking.items()]
     columns = ["model", "row", "rank", "share"]
     stability = pd.concat(shares, ignore_index=True)[columns] if shares else pd.DataFrame(columns=columns)
-    atomic_write_text(results_dir / "rank_stability.csv", stability.to_csv(index=False))
-    similarity = _similarity(info, results_dir)
+    atomic_write_text(out / "rank_stability.csv", stability.to_csv(index=False))
+    similarity = _similarity(info, results_dir, out)
     markdown = leaderboard_markdown(info, board, runs, main, tests, ranking, extra, similarity)
-    atomic_write_text(results_dir / "leaderboard.md", markdown)
+    atomic_write_text(out / "leaderboard.md", markdown)
     if figures and not main.empty:
         folder_of = None if rerender else store.folder
-        _figures(results_dir / "figures", info, main, board, runs, curves, folder_of, ranking, similarity)
+        _figures(out / "figures", info, main, board, runs, curves, folder_of, ranking, similarity)
     return board
 
 
@@ -292,10 +306,7 @@ def _figures(out: Path, info, main, board, runs, curves, folder_of, ranking, sim
     at_full = {k.split(",")[0]: a for k, a in ranking.items() if "," not in k or k.endswith(f"={int(full)}")}
     write_figures(out, info, main[main.n_train == full], board[board.n_train == full], folder_of, at_full)
     for model in sorted(main["model"].unique()):
-        path = out / f"{model}_learning_curves.png"
-        if learning_curves(curves, runs, model, path) is None:  # no curves: an older figure would not match
-            for stale in (path, path.with_suffix(".pdf")):
-                stale.unlink(missing_ok=True)
+        if learning_curves(curves, runs, model, out / f"{model}_learning_curves.png") is None:
             print(f"learning curves skipped for {model}: no validation curves (val_curves.csv) recorded")
     label_budget(main, out, board)
     if similarity is not None:
@@ -304,7 +315,7 @@ def _figures(out: Path, info, main, board, runs, curves, folder_of, ranking, sim
             similarity_gain(board, similarity, labels, model, out / f"{model}_similarity_gain.png")
 
 
-def _similarity(info: dict, results_dir: Path) -> pd.DataFrame | None:
+def _similarity(info: dict, results_dir: Path, out: Path) -> pd.DataFrame | None:
     """The measured source-target lesion similarity (``similarity.csv``) of a synthetic sweep's data, read
     from beside the benchmark (measured there first if absent) and copied into the results."""
     if not info.get("synthetic"):
@@ -318,7 +329,7 @@ def _similarity(info: dict, results_dir: Path) -> pd.DataFrame | None:
             return pd.read_csv(kept) if kept.is_file() else None
         write_similarity(info["data_root"])
     table = pd.read_csv(beside)
-    atomic_write_text(results_dir / "similarity.csv", table.to_csv(index=False))
+    atomic_write_text(out / "similarity.csv", table.to_csv(index=False))
     return table
 
 

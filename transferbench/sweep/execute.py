@@ -17,14 +17,38 @@ import traceback
 import yaml
 
 from transferbench.run_folder import RunFolder
+from transferbench.sweep import interrupt
 from transferbench.sweep.plan import Run
 from transferbench.sweep.store import ResultsStore
 
 
 def execute_run(run: Run, threads: int | None = None, quiet: bool = True) -> dict:
-    """Run (or resume, or skip) one planned run; returns its result record (never raises)."""
+    """Run (or resume, or skip) one planned run; returns its result record (raises only KeyboardInterrupt,
+    after recording the run as interrupted). A lock in the run folder keeps a second process out of it."""
+    from filelock import FileLock, Timeout
+
     store = ResultsStore(run.results_dir)
     done = store.result(run)
+    if done is not None:
+        return {**done, "skipped": True}
+    locks = store.root / ".locks"  # beside the run folders: a run folder holds only what the run wrote
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(locks / f"{run.id}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return {
+            **run.record("failed"),
+            "error": f"{store.folder(run).path}: another process is training this run",
+        }
+    try:
+        return _execute(run, store, threads, quiet)
+    finally:
+        lock.release()
+
+
+def _execute(run: Run, store: ResultsStore, threads: int | None, quiet: bool) -> dict:
+    done = store.result(run)  # finished while this process waited for the folder
     if done is not None:
         return {**done, "skipped": True}
     for dep in run.deps:
@@ -58,8 +82,10 @@ def execute_run(run: Run, threads: int | None = None, quiet: bool = True) -> dic
         if cli.trainer.interrupted:
             raise RuntimeError("training was interrupted")
     except BaseException as err:  # noqa: BLE001 - a failing run is recorded, the sweep goes on
-        if isinstance(err, KeyboardInterrupt):
-            raise
+        if isinstance(err, KeyboardInterrupt) or interrupt.requested():  # Lightning's SystemExit after Ctrl-C
+            _end_attempt(folder, ledger, time.time() - start)
+            store.record_interrupted(run, time.time() - start)
+            raise KeyboardInterrupt from None
         detail = "".join(traceback.format_exception_only(type(err), err)).strip()
         if isinstance(err, SystemExit):
             detail = f"configuration error (exit {err.code}); see {log_path}"
@@ -159,5 +185,6 @@ def worker_init(threads: int) -> None:
 
     torch.set_num_threads(threads)
     os.environ.setdefault("WANDB_SILENT", "true")
+    interrupt.die_with_parent()
     with contextlib.redirect_stdout(io.StringIO()):
         import transferbench.training.cli  # noqa: F401  (import once per worker, not once per run)

@@ -56,6 +56,23 @@ def _plan_defaults(
     return model, int(n_train), int(fold)
 
 
+def external_slug(label: str) -> str:
+    """The file name an outside row's per-case CSV gets under ``external/``."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_").lower() or "external"
+
+
+def check_labels(labels: list[str]) -> None:
+    """Refuse, before anything is written, two labels of one invocation that would share a file."""
+    seen: dict[str, str] = {}
+    for label in labels:
+        other = seen.setdefault(external_slug(label), label)
+        if other != label:
+            raise TransferbenchError(
+                f"--external {other!r} and {label!r} would both be stored as external/{external_slug(label)}.csv; "
+                "give them labels that differ in more than case or punctuation"
+            )
+
+
 def add_external(
     results_dir: str | Path,
     label: str,
@@ -94,7 +111,17 @@ def add_external(
             + (f"; not in the fold's test set {', '.join(extra)}" if extra else "")
             + " (score them with `transferbench evaluate --fold K`)"
         )
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_").lower() or "external"
+    slug = external_slug(label)
+    clash = [
+        e["label"]
+        for e in read_manifest(results_dir)
+        if e["label"] != label and e["file"] == f"external/{slug}.csv"
+    ]
+    if clash:
+        raise TransferbenchError(
+            f"--external {label!r}: its file name external/{slug}.csv is already the row {clash[0]!r}'s (labels "
+            "that differ only in case or punctuation share a file); choose another label"
+        )
     (results_dir / "external").mkdir(exist_ok=True)
     shutil.copyfile(csv, results_dir / "external" / f"{slug}.csv")
     entry = {"label": label, "file": f"external/{slug}.csv", "model": model, "n_train": n_train, "fold": fold}

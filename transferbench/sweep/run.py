@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from transferbench.errors import TransferbenchError
+from transferbench.sweep import interrupt
 from transferbench.sweep.aggregate import aggregate, write_plan
 from transferbench.sweep.datacheck import check_sweep_data
 from transferbench.sweep.environment import record_environment
@@ -18,6 +19,7 @@ from transferbench.sweep.launch import Progress, run_local, run_submitit
 from transferbench.sweep.plan import make_plan
 from transferbench.sweep.spec import load_spec
 from transferbench.sweep.store import ResultsStore
+from transferbench.sweep.validate import validate_run_configs
 
 TOP_COLUMNS = ["rank", "model", "strategy", "source", "steps", "n_cases", "collapsed", "dsc_mean",
                "dsc_diff_scratch_matched", "p_holm_scratch_matched"]  # fmt: skip
@@ -37,10 +39,29 @@ def run_sweep(
     os.environ.setdefault("WANDB_SILENT", "true")
     stream = stream or sys.stderr
     spec = load_spec(config)
+    if dry_run:
+        _plan_and_check(spec, stream, dry_run=True)
+        return 0
+    results_dir = Path(spec.results_dir)
+    with sweep_lock(results_dir):  # before planning: a second invocation stops at once
+        plan = _plan_and_check(spec, stream, dry_run=False)
+        interrupt.install()
+        try:
+            failed = _run_and_aggregate(spec, plan, results_dir, launcher, jobs, cluster, stream)
+        finally:
+            interrupt.restore()
+    log_summary_to_wandb(results_dir, spec.name)
+    return failed
+
+
+def _plan_and_check(spec, stream, dry_run: bool):
+    """Plan, prepare or check the data and validate every run's config; the plan (printed on a dry run)."""
     plan = make_plan(spec)
     print(plan.summary(), file=stream)
     for note in spec.notes:
         print(note if note.startswith("warning:") else f"note: {note}", file=stream)
+    validate_run_configs(plan)
+    print(f"configs: all {len(plan.runs)} run configs parse as `fit` configs", file=stream)
     if spec.prepare_synthetic and not dry_run:
         from transferbench.data.synthetic import prepare_synthetic
 
@@ -56,12 +77,7 @@ def run_sweep(
             deps = f" <- {', '.join(run.deps)}" if run.deps else ""
             print(f"  {run.id}{deps}", file=stream)
         print(planned_power(spec), file=stream)
-        return 0
-    results_dir = Path(spec.results_dir)
-    with sweep_lock(results_dir):
-        failed = _run_and_aggregate(spec, plan, results_dir, launcher, jobs, cluster, stream)
-    log_summary_to_wandb(results_dir, spec.name)
-    return failed
+    return plan
 
 
 def planned_power(spec) -> str:

@@ -38,9 +38,11 @@ class ResultsStore:
         return self.folder(run).read_json(RunFolder.FAILED)
 
     def status(self, run: Run | str) -> str:
+        """done, failed, interrupted (stopped by the user; resumed next time) or not run."""
         if self.result(run) is not None:
             return "done"
-        return "failed" if self.failure(run) is not None else "not run"
+        failure = self.failure(run)
+        return "not run" if failure is None else failure.get("status", "failed")
 
     # ---------------------------------------------------------------- write
     def record_done(self, run: Run, record: dict[str, Any]) -> dict:
@@ -51,6 +53,13 @@ class ResultsStore:
         """Record why ``run`` did not finish (``failed.json``); returns the record (without traceback)."""
         record = {**run.record("failed"), "error": error, "attempt_s": round(attempt_s, 2)}
         self.folder(run).write_json(RunFolder.FAILED, {**record, "traceback": tb})
+        return record
+
+    def record_interrupted(self, run: Run, attempt_s: float = 0.0) -> dict:
+        """Record that the user stopped ``run`` (Ctrl-C): not a failure; the next invocation resumes it."""
+        record = {**run.record("interrupted"), "error": "interrupted by the user; the next invocation resumes it",
+                  "attempt_s": round(attempt_s, 2)}  # fmt: skip
+        self.folder(run).write_json(RunFolder.FAILED, record)
         return record
 
     # ----------------------------------------------------------------- plan

@@ -114,6 +114,8 @@ class TransferbenchCLI(LightningCLI):
             cfg.data[key] = value
         if cfg.get("checkpoint") is not None and cfg.checkpoint.get("dirpath") is None:
             cfg.checkpoint.dirpath = str(Path(cfg.trainer.default_root_dir or ".") / "checkpoints")
+        if cfg.get("ckpt_path"):  # every subcommand: resume, test or predict these weights
+            check_checkpoint(str(cfg.ckpt_path))
         if self.subcommand == "fit":
             self._claim_run_folder(cfg)
 
@@ -122,17 +124,26 @@ class TransferbenchCLI(LightningCLI):
         (``--overwrite true``) or the fit is refused before anything is built. Mixing them would leave the
         old ``last.ckpt`` beside the new run's ``last-v1.ckpt`` and config."""
         folder = RunFolder(cfg.trainer.default_root_dir or ".")
+        if cfg.get("ckpt_path"):
+            return
         previous = folder.run_files()
-        if not previous or cfg.get("ckpt_path"):
+        if not previous:
             return
         if cfg.get("overwrite"):
             folder.clear_run_files()
             return
         shown = ", ".join(str(p.relative_to(folder.path)) for p in previous[:5])
+        shown += ", ..." if len(previous) > 5 else ""
+        if not folder.last_checkpoint.is_file():  # a failed attempt: nothing to resume, say what to delete
+            raise RunFolderError(
+                f"{folder.path}: holds files of an earlier fit that left no checkpoint ({shown}); nothing can be "
+                "resumed. Replace them with --overwrite true (or delete them), or write this run elsewhere "
+                "with --trainer.default_root_dir DIR"
+            )
         raise RunFolderError(
-            f"{folder.path}: holds a previous run ({shown}{', ...' if len(previous) > 5 else ''}). Resume it "
-            f"with --ckpt_path {folder.last_checkpoint}, replace it with --overwrite true, or write this run "
-            "elsewhere with --trainer.default_root_dir DIR"
+            f"{folder.path}: holds a previous run ({shown}). Resume it with --ckpt_path "
+            f"{folder.last_checkpoint}, replace it with --overwrite true, or write this run elsewhere with "
+            "--trainer.default_root_dir DIR"
         )
 
     def _add_instantiators(self) -> None:
@@ -170,6 +181,26 @@ class TransferbenchCLI(LightningCLI):
     def after_fit(self) -> None:
         if self._run_config().get("test_after_fit", True) and not self.trainer.interrupted:
             self.trainer.test(self.model, datamodule=self.datamodule)
+
+
+def check_checkpoint(path: str) -> None:
+    """A checkpoint to resume or test: a local file torch loads with ``weights_only=True`` (Lightning would
+    fetch a URL and unpickle it with ``weights_only=False``: refused); one error naming the file otherwise."""
+    import torch
+
+    if "://" in path:
+        raise RunFolderError(f"--ckpt_path {path}: remote checkpoints are not loaded (their pickles could run "
+                             "code); download the file, check it, and pass its local path")  # fmt: skip
+    if not Path(path).is_file():
+        raise RunFolderError(f"--ckpt_path {path}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - truncated zip, text file, foreign pickle...
+        raise RunFolderError(
+            f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise RunFolderError(f"{path}: a PyTorch file but not a Lightning checkpoint (no state_dict)")
 
 
 LIGHTNING_OPTIMISER_ARGS = ("--optimizer", "--lr_scheduler")

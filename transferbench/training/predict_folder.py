@@ -6,8 +6,8 @@ checkpoint); the preprocessing (spacing, and for the ``nnunet`` pipeline the CT 
 the run trained with, read from the checkpoint (older checkpoints: from the config). Each input is
 predicted like a test case (sliding window or slice by slice, test-time mirroring when the run has it) and
 its mask written on the input's own grid and affine as ``OUT/<case>.nii.gz`` (nnU-Net's ``_0000`` channel
-suffix dropped). Every input is opened before any compute; an unreadable one is named in one error and
-nothing is written. Masks are written atomically, so an interrupted folder holds only whole files and a
+suffix dropped). Every input is opened and its voxels checked before any compute; every unusable one is named in one
+error and nothing is written. Masks are written atomically, so an interrupted folder holds only whole files and a
 rerun skips what is done.
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nibabel as nib
 import torch
+import yaml
 from monai.transforms import Compose
 
 from transferbench.config import read_yaml
@@ -27,6 +28,7 @@ from transferbench.data.transforms import inference_transforms
 from transferbench.errors import DataError, TransferbenchError
 from transferbench.models.registry import network_class
 from transferbench.run_folder import RunFolder
+from transferbench.training.cli import check_checkpoint
 from transferbench.training.module import SegmentationModule, stored_grid_class_map
 
 SUFFIXES = (".nii.gz", ".nii")
@@ -38,28 +40,52 @@ def _case_id(path: Path) -> str:
 
 
 def _inputs(folder: Path) -> list[Path]:
+    """Every input volume, each opened and its voxels read and checked before any compute (a truncated,
+    non-finite, non-3D or one-slice volume is named, with every other bad one; nothing is written)."""
     if not folder.is_dir():
         raise DataError(f"{folder}: input folder does not exist")
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(SUFFIXES))
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    files = [p for p in entries if p.name.endswith(SUFFIXES) and p.is_file()]
+    stray = [p.name for p in entries if p not in files]
+    if stray:
+        print(f"{folder}: not .nii / .nii.gz volumes, left aside: {', '.join(stray)}", file=sys.stderr)
     if not files:
         raise DataError(f"{folder}: no .nii or .nii.gz volumes")
-    bad = []
-    for p in files:
-        try:
-            img = nib.load(str(p))
-            if len(img.shape) < 3:
-                bad.append(f"  - {p}: {len(img.shape)}D image, a CT volume is 3D")
-        except Exception as err:  # noqa: BLE001 - nibabel raises many types on broken files
-            bad.append(f"  - {p}: unreadable NIfTI ({type(err).__name__}: {err})")
+    bad = [f"  - {p}: {problem}" for p in files if (problem := _volume_problem(p))]
     if bad:
-        raise DataError(f"{len(bad)} input(s) cannot be read; nothing written:\n" + "\n".join(bad))
+        raise DataError(f"{len(bad)} input(s) cannot be predicted; nothing written:\n" + "\n".join(bad))
     return files
+
+
+def _volume_problem(path: Path) -> str | None:
+    """What makes one input unusable (None when it is a readable, finite 3D volume)."""
+    import numpy as np
+
+    try:
+        img = nib.load(str(path))
+        shape = img.shape
+    except Exception as err:  # noqa: BLE001 - nibabel raises many types on broken headers
+        return f"unreadable NIfTI ({type(err).__name__}: {err})"
+    if len(shape) != 3:
+        return f"{len(shape)}D image, a CT volume is 3D"
+    if min(shape) < 2:
+        return f"shape {tuple(shape)}: fewer than 2 voxels along an axis, not a CT volume"
+    try:
+        data = np.asanyarray(img.dataobj)
+    except Exception as err:  # noqa: BLE001 - EOFError, zlib.error, ValueError on truncated data
+        return f"voxel data is truncated or corrupt ({type(err).__name__}: {err})"
+    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+        return f"{int((~np.isfinite(data)).sum())} voxels are NaN or infinite"
+    return None
 
 
 def _network(config: dict):
     """The run's network as configured (registry name or import path, ``init_args``)."""
     net = (config.get("model") or {}).get("net") or {}
-    return network_class(config)(**((net.get("init_args") if isinstance(net, dict) else None) or {}))
+    args = (net.get("init_args") if isinstance(net, dict) else None) or {}
+    if not isinstance(args, dict):
+        raise TransferbenchError(f"model.net.init_args must be a mapping, got {type(args).__name__}")
+    return network_class(config, trusted=False)(**args)
 
 
 def load_run(run_dir: str | Path, checkpoint: str | None = None) -> tuple[SegmentationModule, Compose]:
@@ -72,11 +98,18 @@ def load_run(run_dir: str | Path, checkpoint: str | None = None) -> tuple[Segmen
             f"{run.path}: not a finished run folder (needs {RunFolder.CONFIG} and {ckpt.name}; a `transferbench "
             "fit` writes both)"
         )
-    config = read_yaml(config_path)
+    try:
+        config = read_yaml(config_path)
+    except yaml.YAMLError as err:
+        raise TransferbenchError(f"{config_path}: not valid YAML ({err})") from None
+    if not isinstance(config, dict):
+        raise TransferbenchError(f"{config_path}: not a fit config (a YAML mapping)")
+    net = _network(config)  # refuses an unregistered network before the checkpoint is read
+    check_checkpoint(str(ckpt))
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     hp = dict(state.get("hyper_parameters") or {})
     hp.pop("_instantiator", None)
-    module = SegmentationModule(net=_network(config), **hp)
+    module = SegmentationModule(net=net, **hp)
     module.load_state_dict(state["state_dict"])
     data = {**(config.get("data") or {}), **(state.get("datamodule_hyper_parameters") or {})}
     saved = state.get("CTSegDataModule") or {}
@@ -98,11 +131,13 @@ def predict_folder(
     device: str | None = None,
 ) -> list[Path]:
     """Write one mask per input volume; returns the masks written (skips those already there)."""
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise TransferbenchError(f"-o {out}: exists and is not a folder; masks are written into a folder")
     module, transform = load_run(run_dir, checkpoint)
     files = _inputs(Path(inputs))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     module.to(device)
-    out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for k, path in enumerate(files, 1):
