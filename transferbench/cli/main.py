@@ -89,7 +89,12 @@ def _sweep_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from transferbench.sweep.run import run_sweep
 
-    failed = run_sweep(args.config, args.launcher, args.jobs, args.cluster, args.dry_run)
+    try:
+        failed = run_sweep(args.config, args.launcher, args.jobs, args.cluster, args.dry_run)
+    except KeyboardInterrupt:
+        print("interrupted: the runs in flight are marked interrupted; run the same command again to resume",
+              file=sys.stderr)  # fmt: skip
+        return 130
     return 1 if failed else 0
 
 

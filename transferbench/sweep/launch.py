@@ -8,6 +8,7 @@ training; every other run still goes ahead.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import sys
@@ -110,8 +111,9 @@ def run_local(plan: Plan, jobs: int = 1, progress: Progress | None = None) -> di
         return book.results
     threads = max(1, (os.cpu_count() or 1) // jobs)
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=worker_init, initargs=(threads,)) as pool:
-        running: dict[Future, Run] = {}
+    pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=worker_init, initargs=(threads,))
+    running: dict[Future, Run] = {}
+    try:
         while pending or running:
             for run in list(pending):
                 if len(running) >= jobs:
@@ -127,7 +129,24 @@ def run_local(plan: Plan, jobs: int = 1, progress: Progress | None = None) -> di
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
                 book.book(running.pop(fut), fut.result())
+    except KeyboardInterrupt:
+        _stop_workers(pool)  # dead before their runs are marked: no worker writes after this
+        for run in running.values():
+            book.store.record_interrupted(run)
+        raise
+    pool.shutdown()
     return book.results
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's workers at once (their runs resume from the last checkpoint) and wait for them."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for p in processes:
+        with contextlib.suppress(ProcessLookupError, AttributeError):
+            p.kill()
+    for p in processes:
+        p.join(timeout=10)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def run_submitit(

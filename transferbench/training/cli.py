@@ -97,6 +97,14 @@ class TransferbenchCLI(LightningCLI):
         self._given_strategy = strategy  # a RunConfig's own strategy object
         super().__init__(*args, **kwargs)
 
+    def parse_arguments(self, parser, args) -> None:
+        """Parse, then check a given checkpoint before Lightning reads its hyper-parameters."""
+        super().parse_arguments(parser, args)
+        sub = self.config.get("subcommand")
+        cfg = self.config[sub] if sub else self.config
+        if cfg.get("ckpt_path"):  # every subcommand: resume, test or predict these weights
+            check_checkpoint(str(cfg.ckpt_path))
+
     def _run_config(self):
         return self.config[self.subcommand] if self.subcommand else self.config
 
@@ -114,8 +122,6 @@ class TransferbenchCLI(LightningCLI):
             cfg.data[key] = value
         if cfg.get("checkpoint") is not None and cfg.checkpoint.get("dirpath") is None:
             cfg.checkpoint.dirpath = str(Path(cfg.trainer.default_root_dir or ".") / "checkpoints")
-        if cfg.get("ckpt_path"):  # every subcommand: resume, test or predict these weights
-            check_checkpoint(str(cfg.ckpt_path))
         if self.subcommand == "fit":
             self._claim_run_folder(cfg)
 
