@@ -67,16 +67,13 @@ def staged_outputs(folder: Path, keep_in: tuple[str, ...] = ()) -> Iterator[Path
     """
     import fnmatch
     import shutil
-    import signal
 
     folder.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=folder, prefix=".staged-"))
     try:
         yield stage
         marker = folder / INCOMPLETE
-        held = {signal.SIGINT, signal.SIGTERM}
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-        try:
+        with _signals_held():
             marker.write_text("an output swap was interrupted here; run the command again\n")
             for item in sorted(stage.iterdir()):
                 target = folder / item.name
@@ -93,7 +90,34 @@ def staged_outputs(folder: Path, keep_in: tuple[str, ...] = ()) -> Iterator[Path
                 else:
                     os.replace(item, target)
             marker.unlink()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Defer SIGINT and SIGTERM until the block ends, then act on them as usual. Python runs signal handlers
+    in the main thread, so the deferral is done there by swapping the handlers (blocking the signal in one
+    thread would let another thread take it); off the main thread nothing is held."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[tuple[int, object]] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in held}
+    for s in held:
+        signal.signal(s, lambda signum, frame: caught.append((signum, frame)))
+    try:
+        yield
+    finally:
+        for s in held:
+            signal.signal(s, previous[s])
+        for signum, frame in caught[:1]:  # act once, as the first signal would have
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, frame)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)

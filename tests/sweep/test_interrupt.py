@@ -111,7 +111,11 @@ def test_an_interrupted_output_swap_leaves_one_complete_set(tmp_path, monkeypatc
         (out / "a.csv").write_text("new")
         raise KeyboardInterrupt
     assert {p.name: p.read_text() for p in folder.iterdir()} == {"a.csv": "old", "b.md": "old"}
-    # Ctrl-C arriving during the moves is held until the whole new set is in place
+    # Ctrl-C arriving during the moves is held until the whole new set is in place, also with other threads
+    # running (any of them could take a process-directed signal)
+    import threading
+
+    threading.Thread(target=time.sleep, args=(3,), daemon=True).start()
     real = os.replace
     calls = []
 
