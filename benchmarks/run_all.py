@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 warnings.filterwarnings("ignore")
@@ -12,6 +13,7 @@ def main() -> None:
         bench_ceiling,
         bench_gpu,
         bench_intervals,
+        bench_large_source,
         bench_loader,
         bench_memory,
         bench_models,
@@ -98,6 +100,8 @@ def main() -> None:
         )
     print("(k) interval calibration (statistics, not speed): ", end="", flush=True)
     bench_intervals.main()
+    sys.argv = sys.argv[:1]  # bench_large_source.main reads its arguments from there
+    bench_large_source.main()
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def test_datamodule_nnunet_pipeline(synthetic_root):
     dm.setup("fit")
     props = dm.state_dict()["intensity_properties"]
     assert props == intensity_properties(dm.fingerprint())
-    raw = dm._load_all(PreprocessedCache(dm.cache_dir, dm.target_spacing), dm.cases["val"][:1])[0]
+    raw = PreprocessedCache(dm.cache_dir, dm.target_spacing).get(dm.cases["val"][0], {0, 1})
     assert torch.allclose(dm._val[0]["image"], ct_normalise(raw["image"], props))
     batch = next(iter(dm.train_dataloader()))
     assert tuple(batch["image"].shape) == (2, 1, 32, 32, 16)

@@ -55,10 +55,18 @@ class PreprocessedCache:
         return self.dir / f"{case.source}__{case.case_id}__{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
 
     def get(self, case: Case, label_values: set[int]) -> dict:
-        """The case as ``{"image": (1, X, Y, Z) float, "label": (1, X, Y, Z) uint8, "case_id", ...}``."""
+        """The case as ``{"image": (1, X, Y, Z) float, "label": (1, X, Y, Z) uint8, "case_id", ...}``,
+        memory-mapped from the cache file (pages are read when touched and belong to the page cache)."""
+        return load_cached(self.ensure(case, label_values))
+
+    def ensure(self, case: Case, label_values: set[int]) -> Path:
+        """The case's cache file, preprocessed and written first if it is not there yet."""
         path = self.path_for(case)
-        if path.is_file():
-            return torch.load(path, weights_only=True)
+        if not path.is_file():
+            self._write(case, label_values, path)
+        return path
+
+    def _write(self, case: Case, label_values: set[int], path: Path) -> None:
         summary = check_pair(case.image, case.label, label_values)
         d = self.transform({"image": str(case.image), "label": str(case.label)})
         item = {
@@ -72,4 +80,28 @@ class PreprocessedCache:
         buf = io.BytesIO()
         torch.save(item, buf)
         atomic_write_bytes(path, buf.getvalue())
-        return item
+
+
+def load_cached(path: str | Path) -> dict:
+    """A cached case, its tensors memory-mapped (``torch.load(mmap=True, weights_only=True)``)."""
+    return torch.load(path, weights_only=True, mmap=True)
+
+
+class LoadCached:
+    """Transform: a reference ``{"cached": path, "label_shift": k, ...}`` to the case's tensors, read from
+    the cache when an item is drawn, so a DataModule holds paths, not volumes (memory stays flat in the
+    number of cases). ``intensity`` applies the ``nnunet`` pipeline's CT normalisation on the way."""
+
+    def __init__(self, intensity: dict | None = None) -> None:
+        self.intensity = intensity
+
+    def __call__(self, ref: dict) -> dict:
+        item = load_cached(ref["cached"])
+        shift = ref.get("label_shift", 0)
+        if shift:
+            item["label"] = item["label"] * (1 + shift)
+        if self.intensity:
+            from transferbench.data.nnunet import ct_normalise
+
+            item["image"] = ct_normalise(item["image"], self.intensity)
+        return {**item, **{k: v for k, v in ref.items() if k not in ("cached", "label_shift")}}

@@ -10,7 +10,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 
 from transferbench.data import nnunet
-from transferbench.data.cache import PreprocessedCache, default_cache_dir
+from transferbench.data.cache import LoadCached, PreprocessedCache, default_cache_dir
 from transferbench.data.fingerprint import dataset_fingerprint
 from transferbench.data.io import inspect_pair_once
 from transferbench.data.slices import SliceDataset, multiscale_sizes, slice_dataloader
@@ -126,7 +126,7 @@ class CTSegDataModule(pl.LightningDataModule):
         self.cases: dict[str, list[Case]] = {}
         self._train: list[dict] = []
         self._train_weights: list[float] = []
-        self._val: list[dict] = []
+        self._val: Dataset | list = []
         self._inference_transform = None
         self._spacing: tuple[float, float, float] | None = None
         self._intensity: dict[str, float] | None = None
@@ -207,9 +207,9 @@ class CTSegDataModule(pl.LightningDataModule):
         return cases
 
     def _load(self, cache: PreprocessedCache, case: Case) -> dict:
-        item = cache.get(case, self.sources[case.source].label_values)
-        shift = self.label_shift(case)
-        return {**item, "label": item["label"] * (1 + shift)} if shift else item
+        """A reference to the case's cache file (preprocessed first if needed), read when drawn."""
+        path = cache.ensure(case, self.sources[case.source].label_values)
+        return {"cached": str(path), "label_shift": self.label_shift(case)}
 
     @property
     def cache_dir(self) -> str:
@@ -265,12 +265,10 @@ class CTSegDataModule(pl.LightningDataModule):
         if stage in (None, "fit"):
             self._train = self._load_all(cache, self.cases["train"])
             self._train_weights = self.sampling_weights(self.cases["train"])
-        if stage in (None, "fit", "validate"):
-            props = self.intensity  # whole volumes as the network sees them
-            self._val = [
-                {**v, "image": nnunet.ct_normalise(v["image"], props)} if props else v
-                for v in self._load_all(cache, self.cases["val"])
-            ]
+        if stage in (None, "fit", "validate"):  # whole volumes as the network sees them, read when drawn
+            self._val = Dataset(
+                self._load_all(cache, self.cases["val"]), transform=LoadCached(self.intensity)
+            )
 
     @property
     def intensity(self) -> dict[str, float] | None:
@@ -332,6 +330,8 @@ class CTSegDataModule(pl.LightningDataModule):
         args = (hp.patch_size, hp.samples_per_volume, hp.pos_fraction)
         props = self.intensity
         transform = nnunet.nnunet_train_transforms(*args, props) if props else train_patch_transforms(*args)
+        # read from the cache first; one flat Compose, so the random transforms draw the seeds they always did
+        transform.transforms = (LoadCached(), *transform.transforms)
         ds = Dataset(self._train, transform=transform)
         sampler = self.train_sampler(len(ds))
         return DataLoader(
@@ -348,7 +348,7 @@ class CTSegDataModule(pl.LightningDataModule):
         """Batches of slices over all training volumes, each batch once per scale (``data.slices``)."""
         hp = self.hparams
         return slice_dataloader(
-            SliceDataset(self._train, hp.patch_size, self.slice_sizes),
+            SliceDataset([LoadCached()(ref) for ref in self._train], hp.patch_size, self.slice_sizes),
             hp.batch_size,
             hp.iterations_per_epoch // len(hp.scales),
             len(hp.scales),
