@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+MODES = ("in_ram", "on_demand")
 CHILD = r"""
 import json, resource, sys, time, torch
 from monai.data import DataLoader, Dataset, list_data_collate
@@ -64,11 +65,11 @@ def _fill(folder: Path, n_cases: int, shape: tuple[int, int, int]) -> float:
     return len(data) / 1024**3
 
 
-def run(n_cases: int = 200, shape: tuple[int, int, int] = (192, 192, 160), batches: int = 60) -> dict:
+def run(n_cases: int = 200, shape: tuple[int, int, int] = (192, 192, 160), batches: int = 120) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         per_case_gb = _fill(Path(tmp), n_cases, shape)
         out = {"n_cases": n_cases, "shape": shape, "case_gb": per_case_gb}
-        for mode in ("in_ram", "on_demand"):
+        for mode in MODES:
             start = time.perf_counter()
             proc = subprocess.run([sys.executable, "-c", CHILD, mode, tmp, str(batches)], check=True,
                                   capture_output=True, text=True)  # fmt: skip
