@@ -90,6 +90,18 @@ def test_predict_output_that_is_a_file(synthetic_root, trained_run, tmp_path, ca
     assert target.read_bytes() == b"x"
 
 
+def test_predict_with_a_text_file_as_checkpoint(synthetic_root, trained_run, tmp_path, capsys):
+    inputs = _inputs(tmp_path, synthetic_root, lambda p: shutil.copy(_volume(synthetic_root), p))
+    text = tmp_path / "weights.ckpt"
+    text.write_text("not a checkpoint")
+    out = tmp_path / "out"
+    code = main(
+        ["predict", "-i", str(inputs), "-o", str(out), "--run", str(trained_run), "--checkpoint", str(text)]
+    )
+    assert code == 2 and f"{text}: not a readable PyTorch checkpoint" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_a_hostile_run_folder_is_refused_before_any_import(trained_run, tmp_path, capsys, monkeypatch):
     """A run folder names its network; one that names arbitrary code is refused, and nothing is imported."""
     marker = tmp_path / "pwned"
