@@ -22,23 +22,26 @@ def _handler(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def install() -> None:
-    """Ctrl-C (and SIGTERM) stop the sweep through KeyboardInterrupt, remembered across Lightning's handling."""
+def install() -> dict:
+    """Ctrl-C (and SIGTERM) stop the sweep through KeyboardInterrupt, remembered across Lightning's handling;
+    returns the handlers it replaced, for ``restore``."""
     _requested.clear()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _handler)
-        signal.signal(signal.SIGTERM, _handler)
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, _handler)
+    return previous
 
 
 def requested() -> bool:
     return _requested.is_set()
 
 
-def restore() -> None:
-    """Default handlers again, after Lightning may have set SIGINT to be ignored."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def restore(previous: dict) -> None:
+    """The handlers ``install`` replaced (Lightning may have set SIGINT to be ignored meanwhile)."""
+    for s, handler in previous.items():
+        signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
 def die_with_parent() -> None:

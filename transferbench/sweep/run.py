@@ -45,11 +45,11 @@ def run_sweep(
     results_dir = Path(spec.results_dir)
     with sweep_lock(results_dir):  # before planning: a second invocation stops at once
         plan = _plan_and_check(spec, stream, dry_run=False)
-        interrupt.install()
+        handlers = interrupt.install()
         try:
             failed = _run_and_aggregate(spec, plan, results_dir, launcher, jobs, cluster, stream)
         finally:
-            interrupt.restore()
+            interrupt.restore(handlers)
     log_summary_to_wandb(results_dir, spec.name)
     return failed
 
