@@ -95,6 +95,10 @@ def test_collapse_rule():
     runs.loc[1, "pred_ml"] = 3.0
     assert not collapsed(runs)
     assert collapsed(pd.DataFrame(part("x", "-", 0.1, seeds=(0,))), val_curve=[(1, 0.0), (3, 0.0)])
+    # near-empty counts as empty: under 10% of the reference volume on >= 90% of the cases with a lesion
+    near = pd.DataFrame(part("x", "-", 0.1, seeds=(0,))).assign(pred_ml=0.9)  # 9% of 10 ml everywhere
+    assert collapsed(near)
+    assert not collapsed(near.assign(pred_ml=1.0))  # 10%: a small but real prediction
 
 
 def test_holm_families_and_run_columns():

@@ -195,9 +195,12 @@ def committed_tables(store: ResultsStore, info: dict) -> tuple[pd.DataFrame, pd.
             f"{root / 'per_case.csv'}: run {unknown[0]!r} is not in {root / 'plan.json'}; the tables do not "
             "belong to this plan"
         )
-    per_case["collapsed"] = per_case["collapsed"].astype(str).str.lower().isin(["true", "1"])
-    runs["collapsed"] = runs.get("collapsed", False)
-    runs["collapsed"] = runs["collapsed"].astype(str).str.lower().isin(["true", "1"])
+    curves = _committed_curves(root)
+    flags = {  # the collapse rule of this version, not the one the tables were written with
+        run: collapsed(g, curves.get(run) or _val_max_curve(runs, run)) for run, g in per_case.groupby("run")
+    }
+    per_case["collapsed"] = per_case["run"].map(flags).fillna(False).astype(bool)
+    runs["collapsed"] = runs["id"].map(flags).fillna(False).astype(bool)
     for col in ("source",):
         per_case[col], runs[col] = per_case[col].astype(str), runs[col].astype(str)
     outside, outside_runs = external_tables(root, info["target"]["dataset"])
@@ -206,12 +209,25 @@ def committed_tables(store: ResultsStore, info: dict) -> tuple[pd.DataFrame, pd.
         runs = pd.concat([runs, pd.DataFrame(outside_runs)], ignore_index=True)
     if len(runs):
         runs["fold"] = runs["fold"].astype("Int64")
+    return per_case, runs, curves
+
+
+def _committed_curves(root: Path) -> dict[str, list]:
+    """``val_curves.csv`` as run id -> [(epoch, Dice)] (empty when the folder has none)."""
     curves: dict[str, list] = {}
     path = root / "val_curves.csv"
     if path.is_file():
         for run_id, g in _read_table(path, CURVE_COLUMNS).groupby("id", sort=False):
             curves[str(run_id)] = list(zip(g["epoch"].astype(int), g["val_dice"].astype(float)))
-    return per_case, runs, curves
+    return curves
+
+
+def _val_max_curve(runs: pd.DataFrame, run_id: str) -> list | None:
+    """A one-point curve from runs.csv's ``val_max`` when the folder has no curves (enough for the rule)."""
+    row = runs[runs["id"] == run_id]
+    if "val_max" not in runs or row.empty or pd.isna(row["val_max"].iloc[0]):
+        return None
+    return [(0, float(row["val_max"].iloc[0]))]
 
 
 def _gather(store: ResultsStore, out: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict[str, list], bool]:
@@ -232,13 +248,17 @@ def _gather(store: ResultsStore, out: Path) -> tuple[dict, pd.DataFrame, pd.Data
         )
     per_case, runs, curves = committed_tables(store, info)
     print(f"{results_dir}: no run folders; re-analysing per_case.csv, runs.csv and val_curves.csv")
+    own = ~per_case["run"].astype(str).str.startswith("external:")  # outside rows live in external/
+    atomic_write_text(out / "per_case.csv", per_case[own].to_csv(index=False))  # the collapse flags of now
+    own = ~runs["id"].astype(str).str.startswith("external:")
+    atomic_write_text(out / "runs.csv", runs[own].to_csv(index=False))
     return info, per_case, runs, curves, True
 
 
 def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     """Write per_case.csv, runs.csv, val_curves.csv, leaderboard.csv / .md, comparisons.csv, ranks.csv,
     rank_stability.csv (and figures); returns the leaderboard. Without any run folder, re-analyses the
-    committed tables (``committed_tables``) and rewrites everything but them. Everything is written into a
+    committed tables (``committed_tables``), rewriting them only with the collapse flags of this version. Everything is written into a
     staging folder and moved into place together (``staged_outputs``): an interrupted aggregation leaves
     the previous complete set."""
     results_dir = Path(results_dir)

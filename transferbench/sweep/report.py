@@ -164,9 +164,9 @@ def leaderboard_markdown(
         lines.append(to_markdown(other[[c for c in cols if c in other.columns and c != "reference"]]))
     flagged = runs[collapsed_mask(runs)] if len(runs) else runs
     if len(flagged):
-        lines += ["", f"## Collapsed runs ({len(flagged)})", "", "Empty predictions on >= 90% of the test cases "
-                  "with a non-empty reference, or a validation Dice that never left 0: left out of every mean "
-                  "and test above except `dsc_mean_all`.", "", to_markdown(flagged[["id", "val_max"]])]  # fmt: skip
+        lines += ["", f"## Collapsed runs ({len(flagged)})", "", "Empty or near-empty predictions (< 10% of the "
+                  "reference lesion volume) on >= 90% of the test cases with a lesion, or a validation Dice that "
+                  "never left 0: left out of every mean and test above except `dsc_mean_all`.", "", to_markdown(flagged[["id", "val_max"]])]  # fmt: skip
     bad = runs[runs.status != "done"] if len(runs) else runs
     if len(bad):
         lines += ["", f"**Incomplete: {len(bad)} of {len(runs)} runs did not finish.**", ""]
