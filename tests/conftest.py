@@ -38,3 +38,21 @@ def nifti_pair(tmp_path):
     label = np.zeros((24, 24, 24), np.uint8)
     label[8:14, 8:14, 8:14] = 1
     return write_nifti(tmp_path / "img.nii.gz", image), write_nifti(tmp_path / "lab.nii.gz", label)
+
+
+@pytest.fixture(scope="session")
+def trained_run(synthetic_root, tmp_path_factory):
+    """A tiny trained U-Net run folder (one epoch), for the tests that predict with one; read-only."""
+    run = tmp_path_factory.mktemp("run") / "unet"
+    from transferbench.cli.main import main
+
+    code = main([
+        "fit", "--config", "synthetic_unet3d", "--data.root", str(synthetic_root),
+        "--data.prepare_synthetic", "false", "--model.net.init_args.preset", "tiny",
+        "--data.patch_size", "[32, 32, 16]", "--data.target_spacing", "[6, 6, 9]",
+        "--trainer.max_epochs", "1", "--data.iterations_per_epoch", "2", "--trainer.logger", "false",
+        "--trainer.enable_progress_bar", "false", "--test_after_fit", "false",
+        "--model.test_mirror_axes", "[0]", "--trainer.default_root_dir", str(run),
+    ])  # fmt: skip
+    assert code == 0
+    return run

@@ -6,24 +6,8 @@ import shutil
 
 import nibabel as nib
 import numpy as np
-import pytest
 
 from transferbench.cli.main import main
-
-
-@pytest.fixture(scope="module")
-def trained_run(synthetic_root, tmp_path_factory):
-    run = tmp_path_factory.mktemp("run") / "unet"
-    code = main([
-        "fit", "--config", "synthetic_unet3d", "--data.root", str(synthetic_root),
-        "--data.prepare_synthetic", "false", "--model.net.init_args.preset", "tiny",
-        "--data.patch_size", "[32, 32, 16]", "--data.target_spacing", "[6, 6, 9]",
-        "--trainer.max_epochs", "1", "--data.iterations_per_epoch", "2", "--trainer.logger", "false",
-        "--trainer.enable_progress_bar", "false", "--test_after_fit", "false",
-        "--model.test_mirror_axes", "[0]", "--trainer.default_root_dir", str(run),
-    ])  # fmt: skip
-    assert code == 0
-    return run
 
 
 def test_predict_a_folder_on_each_inputs_grid(synthetic_root, trained_run, tmp_path, capsys):

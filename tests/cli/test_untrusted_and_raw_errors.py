@@ -17,21 +17,6 @@ from transferbench.cli.main import main
 from transferbench.data.splits import covid_fold
 
 
-@pytest.fixture(scope="module")
-def trained_run(synthetic_root, tmp_path_factory):
-    run = tmp_path_factory.mktemp("run") / "unet"
-    code = main([
-        "fit", "--config", "synthetic_unet3d", "--data.root", str(synthetic_root),
-        "--data.prepare_synthetic", "false", "--model.net.init_args.preset", "tiny",
-        "--data.patch_size", "[32, 32, 16]", "--data.target_spacing", "[6, 6, 9]",
-        "--trainer.max_epochs", "1", "--data.iterations_per_epoch", "2", "--trainer.logger", "false",
-        "--trainer.enable_progress_bar", "false", "--test_after_fit", "false",
-        "--model.test_mirror_axes", "[0]", "--trainer.default_root_dir", str(run),
-    ])  # fmt: skip
-    assert code == 0
-    return run
-
-
 def _volume(synthetic_root: Path) -> Path:
     return sorted((synthetic_root / "COVID-19-CT-Seg/COVID-19-CT-Seg_20cases").glob("*.nii.gz"))[0]
 
