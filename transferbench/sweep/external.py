@@ -3,11 +3,12 @@
 ``transferbench leaderboard RESULTS --external "nnU-Net (external)=per_case.csv"`` checks the file (the
 sweep's metric columns, exactly the test cases of its fold), copies it into ``RESULTS/external/`` and records
 it in ``RESULTS/external.json``, so every later rebuild keeps the row. The row joins one model's leaderboard
-at one label budget and gets the same paired, case-level statistics as every other row (against
-``scratch``, in the Friedman ranks). Declare its optimiser steps (``--external-steps``) and it is also set
+at one label budget and gets the same comparisons as every other row (against ``scratch``, in the Friedman
+ranks); being one trained model (one seed), its interval is over the cases only and its verdict
+``too few seeds``. Declare its optimiser steps (``--external-steps``) and it is also set
 against the baseline trained for as many steps (``scratch`` or a ``scratch_matched``), as a transfer row is;
-without them it has no step-matched comparison. It counts as one seed; a collapsed outside run (empty
-predictions on most cases with lesion) is flagged like any other.
+without them it has no step-matched comparison. A collapsed outside run (empty or near-empty predictions
+on most cases with a lesion) is flagged like any other.
 """
 
 from __future__ import annotations
