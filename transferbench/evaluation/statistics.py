@@ -173,6 +173,8 @@ def compare(
     comps, n_cases = primary["components"], primary["n_cases"]
     return {
         **{k: primary[k] for k in ("ci_low", "ci_high", "p", "se", "df", "design", "components")},
+        # one seed: no procedure-level test exists; the exact Wilcoxon over the cases is all there is
+        **({"p": wilcoxon_p(dc)} if primary["n_seeds"] == 1 else {}),
         "diff": primary["mean"],
         "n_seeds": primary["n_seeds"],
         "n_cases": len(dc),
