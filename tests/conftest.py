@@ -11,6 +11,14 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("WANDB_MODE", "disabled")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def calibration_cache(tmp_path_factory):
+    """Sweeps measure this machine's step costs and cache them: in a session folder, not the user's cache."""
+    os.environ["TRANSFERBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 

@@ -63,7 +63,7 @@ def test_joint_sampling_ratio_over_many_draws(synthetic_root):
     d._train_weights = d.sampling_weights(d.cases["train"])
     is_source = np.array([c.source == SOURCES[0] for c in d.cases["train"]])
     assert is_source.sum() > 0 and (~is_source).sum() == 4  # the fold's 4 COVID-19 training cases
-    draws = np.array(list(iter(d.train_sampler(len(d.cases["train"])))))
+    draws = np.array(list(iter(d.train_sampler(list(range(len(d.cases["train"])))))))
     assert abs(is_source[draws].mean() - 0.3) < 0.015
     counts = np.bincount(draws[~is_source[draws]], minlength=len(is_source))[~is_source]
     assert counts.min() > 0.8 * counts.mean()  # COVID cases drawn evenly among themselves

@@ -124,3 +124,21 @@ def test_generator_refuses_a_foreign_folder_and_completes_its_own(tmp_path):
     (interrupted / "COVID-19-CT-Seg").mkdir()
     prepare_synthetic(interrupted, n_source_cases=2, verbose=False, workers=1)
     assert (interrupted / MANIFEST).is_file()
+
+
+def test_held_out_validation_cases_are_outside_the_benchmark_and_only_validated_on(synthetic_root):
+    from transferbench.data.datamodule import CTSegDataModule
+    from transferbench.data.splits import benchmark_splits
+    from transferbench.data.synthetic import N_HELDOUT, heldout_case_ids
+
+    ids = heldout_case_ids()
+    assert len(ids) == N_HELDOUT and not set(ids) & set(benchmark_splits()["covid19_ct_seg"]["cases"])
+    dm = CTSegDataModule(root=str(synthetic_root), val_source="synthetic_heldout", train_cases=2)
+    cases = dm.resolve_cases()
+    assert [c.case_id for c in cases["val"]] == ids
+    used = {c.case_id for k in ("train", "test") for c in cases[k]}
+    assert len(used) == 18 and not used & set(ids)  # 2 labelled + 16 test cases, none held out
+    for c in cases["val"]:  # COVID-like: a lesion in every held-out case
+        assert nib.load(c.label).get_fdata().sum() > 0
+    with pytest.raises(DataError, match="give one"):
+        CTSegDataModule(root=str(synthetic_root), val_source="synthetic_heldout", val_cases=["heldout_001"])

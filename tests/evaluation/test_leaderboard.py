@@ -10,11 +10,14 @@ import pytest
 
 from transferbench.evaluation.comparisons import comparisons, rank_analysis, ranks_table
 from transferbench.evaluation.leaderboard import (
+    MATCHED,
     build_leaderboard,
     censored_median,
     collapsed,
+    converged,
     epochs_to_reach,
     matched_baseline,
+    plateau_gain,
     to_markdown,
 )
 
@@ -99,6 +102,25 @@ def test_collapse_rule():
     near = pd.DataFrame(part("x", "-", 0.1, seeds=(0,))).assign(pred_ml=0.9)  # 9% of 10 ml everywhere
     assert collapsed(near)
     assert not collapsed(near.assign(pred_ml=1.0))  # 10%: a small but real prediction
+
+
+def test_plateau_rule():
+    rising = [(e, 0.1 + 0.03 * e) for e in range(8)]  # +0.06 from quarter 3 to quarter 4
+    assert plateau_gain(rising) == pytest.approx(0.06) and converged(rising) is False
+    flat = [(e, 0.7 + (0.015 if e % 2 else 0.0)) for e in range(8)]  # noise around a plateau
+    assert plateau_gain(flat) == pytest.approx(0.0) and converged(flat) is True
+    slow = [(e, 0.5 + 0.005 * e) for e in range(12)]  # +0.015 per quarter: under the tolerance
+    assert converged(slow) is True
+    assert converged(rising[:7]) is None and converged(None) is None  # too short to tell: unknown
+
+
+def test_an_unconverged_run_is_counted_and_left_out_like_a_collapsed_one():
+    per_case = table()
+    late = (per_case.strategy == "finetune") & (per_case.seed == 1)
+    per_case["unconverged"] = late
+    board = build_leaderboard(per_case, runs_table(), n_boot=100).set_index(["strategy", "source"])
+    row = board.loc[("finetune", "tumor")]
+    assert row.unconverged == 1 and row.collapsed == 0 and row[f"n_seeds_{MATCHED}"] == 1
 
 
 def test_holm_families_and_run_columns():

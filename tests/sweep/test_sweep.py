@@ -304,6 +304,12 @@ def test_killed_sweep_resumes_without_duplicates(synthetic_root, tmp_path):
     assert epochs == list(range(6))  # the learning curve spans both attempts, no epoch twice
     run = pd.read_csv(results / "runs.csv").set_index("id").loc[killed_in.name]
     assert bool(run.resumed) and run.attempts == 2 and run.wall_total_s > run.wall_s  # both attempts' time
+    # the same sweep uninterrupted, two workers: the same numbers (draws seeded per epoch, one thread per run)
+    again = write_spec(tmp_path, synthetic_root, name="whole", budget=budget, strategies=["scratch"])
+    whole = tmp_path / "results" / "whole"
+    done = subprocess.run([*cmd[:-1], str(again), "--jobs", "2"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    pd.testing.assert_frame_equal(pd.read_csv(whole / "per_case.csv"), per_case)
 
 
 def test_submitit_local_executor(synthetic_root, tmp_path):

@@ -20,7 +20,7 @@ Training (LightningCLI; --print_config, dotted overrides such as --trainer.max_e
   predict -i DIR -o DIR --run RUN_DIR       masks for a folder of volumes with a trained run (nnU-Net style)
 
 Sweeps and results:
-  sweep --config SWEEP [--launcher local|submitit] [--jobs N] [--cluster local|debug|slurm] [--dry-run]
+  sweep --config SWEEP [--launcher local|submitit] [--jobs N] [--cluster local|debug|slurm] [--dry-run] [--recalibrate]
                                             plan, run (resumable) and aggregate a sweep (`synthetic` = default)
   leaderboard RESULTS_DIR [--external "LABEL=CSV"]
                                             rebuild tables and figures from stored runs (+ an outside
@@ -85,12 +85,21 @@ def _sweep_main(argv: list[str]) -> int:
     parser.add_argument(
         "--cluster", default=None, help="submitit: slurm (default when available), local, debug"
     )
-    parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the plan, its power and its estimated time, and stop"
+    )
+    parser.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="measure this machine's step and inference costs again (they are cached per machine)",
+    )
     args = parser.parse_args(argv)
     from transferbench.sweep.run import run_sweep
 
     try:
-        failed = run_sweep(args.config, args.launcher, args.jobs, args.cluster, args.dry_run)
+        failed = run_sweep(
+            args.config, args.launcher, args.jobs, args.cluster, args.dry_run, recalibrate=args.recalibrate
+        )
     except KeyboardInterrupt:
         print("interrupted: the runs in flight are marked interrupted; run the same command again to resume",
               file=sys.stderr)  # fmt: skip

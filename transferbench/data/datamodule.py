@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Literal
 
 import pytorch_lightning as pl
+import torch
 from monai.data import DataLoader, Dataset, list_data_collate
 from pytorch_lightning.utilities import rank_zero_info
-from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
+from torch.utils.data import Sampler
 
 from transferbench.data import nnunet
 from transferbench.data.cache import LoadCached, PreprocessedCache, default_cache_dir
 from transferbench.data.fingerprint import dataset_fingerprint
 from transferbench.data.io import inspect_pair_once
+from transferbench.data.sampling import EpochSampler
 from transferbench.data.slices import SliceDataset, multiscale_sizes, slice_dataloader
 from transferbench.data.sources import Case, Source, create_source
 from transferbench.data.splits import covid_fold, label_budget, source_split
@@ -41,6 +43,9 @@ class CTSegDataModule(pl.LightningDataModule):
         val_cases: case ids to validate on. Default for the COVID-19 target: the fold's training cases
             (the fold has no spare case; validation then monitors convergence and is *not* used to pick
             the tested checkpoint, which is the last one). For a source: its split's val cases.
+        val_source: validate on every case of this registered source instead (the synthetic benchmark's
+            ``synthetic_heldout``: target-domain cases no run trains or tests on, so the curve shows
+            convergence on unseen cases; a sweep sets it with ``target.val_source``).
         train_sources: further sources whose training cases join training (set by the ``source_only`` and
             ``joint`` strategies); their lesion is the dataset's foreground class.
         train_on: ``target`` (the dataset's training cases), ``sources`` (only ``train_sources``, validated
@@ -79,6 +84,7 @@ class CTSegDataModule(pl.LightningDataModule):
         fold: int = 0,
         fold_scheme: str = "folds_4_train",
         val_cases: list[str] | None = None,
+        val_source: str | None = None,
         train_cases: int | None = None,
         subset_seed: int = 0,
         train_sources: list[str] | None = None,
@@ -114,12 +120,17 @@ class CTSegDataModule(pl.LightningDataModule):
         ]
         self.extra_sources = [create_source(n) for n in extra]
         self.test_sources = [create_source(n) for n in extra_test or []]
+        if val_source is not None and val_cases:
+            raise DataError("data.val_source and data.val_cases: give one (the cases to validate on)")
+        self._val_source = create_source(val_source) if val_source else None
         self.sources = {s.name: s for s in [*self.datasets, *self.extra_sources, *self.test_sources]}
         if len(self.sources) != len(names) + len(extra) + len(self.test_sources):
             raise DataError(
                 f"a source appears twice in data.dataset {names} / data.train_sources {extra} / "
                 f"data.extra_test {extra_test}"
             )
+        if self._val_source is not None:  # read like the others, counted in no training or test set
+            self.sources.setdefault(self._val_source.name, self._val_source)
         self._check_training_data()
         self.slice_sizes = multiscale_sizes(patch_size, scales) if len(patch_size) == 2 else None
         self.pooled_classes = label_merge == "per_source" and len(names) > 1
@@ -196,7 +207,12 @@ class CTSegDataModule(pl.LightningDataModule):
             "test": [c for sp in target for c in sp["test"]]
             + [c for s in self.test_sources for c in s.find_cases(self.hparams.root)],
         }
-        if self.hparams.val_cases:
+        if self.hparams.val_source:
+            cases["val"] = list(self._val_source.find_cases(self.hparams.root))
+            if not cases["val"]:
+                where = self._val_source.locate(self.hparams.root)
+                raise DataError(f"data.val_source {self.hparams.val_source}: no cases in {where}")
+        elif self.hparams.val_cases:
             everything = {c.case_id: c for sp in [*target, *extra] for ids in sp.values() for c in ids}
             unknown = [c for c in self.hparams.val_cases if c not in everything]
             if unknown:
@@ -314,12 +330,12 @@ class CTSegDataModule(pl.LightningDataModule):
             return [1.0 / len(cases)] * len(cases) if cases else []
         return [fraction / n_extra if e else (1 - fraction) / (len(cases) - n_extra) for e in is_extra]
 
-    def train_sampler(self, n_items: int) -> Sampler:
+    def train_sampler(self, dataset) -> Sampler:
+        """Draws seeded by (run seed, epoch): a resumed run draws what the uninterrupted one drew."""
         hp = self.hparams
         n = hp.iterations_per_epoch * hp.batch_size
-        if hp.source_fraction is not None:
-            return WeightedRandomSampler(self._train_weights, num_samples=n, replacement=True)
-        return RandomSampler(range(n_items), replacement=True, num_samples=n)
+        weights = self._train_weights if hp.source_fraction is not None else None
+        return EpochSampler(dataset, n, torch.initial_seed(), weights)  # the run's seed_everything
 
     def train_dataloader(self) -> DataLoader:
         """MONAI's DataLoader: it seeds the random transforms from torch's seed (also with 0 workers), so a
@@ -333,7 +349,7 @@ class CTSegDataModule(pl.LightningDataModule):
         # read from the cache first; one flat Compose, so the random transforms draw the seeds they always did
         transform.transforms = (LoadCached(), *transform.transforms)
         ds = Dataset(self._train, transform=transform)
-        sampler = self.train_sampler(len(ds))
+        sampler = self.train_sampler(ds)
         return DataLoader(
             ds,
             batch_size=hp.batch_size,

@@ -153,7 +153,8 @@ def measure(
         except (DataError, FileNotFoundError):  # a source absent from this root is not in the table
             return []
 
-    names = sources if sources is not None else [n for n in list_sources() if n != target]
+    not_sources = (target, "synthetic_heldout")  # the held-out validation cases are the target's own domain
+    names = sources if sources is not None else [n for n in list_sources() if n not in not_sources]
     found = {n: p for n in [target, *names] if (p := pairs(n))}
     if target not in found:
         raise DataError(f"{root}: no {target} cases to compare the sources with")

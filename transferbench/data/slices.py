@@ -21,8 +21,9 @@ from collections.abc import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from monai.data import DataLoader
-from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
+from torch.utils.data import Dataset, Sampler
 
+from transferbench.data.sampling import EpochSampler
 from transferbench.errors import DataError
 
 
@@ -141,10 +142,9 @@ def slice_dataloader(
     num_workers: int = 0,
 ) -> DataLoader:
     """``n_batches`` batches of slices drawn over all of ``ds`` (with replacement), each once per scale.
-    MONAI's DataLoader, as for 3D patches: it draws its seed from torch's generator, so runs are seeded alike."""
-    sampler = WeightedRandomSampler(
-        ds.weights(lesion_fraction, volume_weights), num_samples=n_batches * batch_size, replacement=True
-    )
+    Draws seeded by (run seed, epoch) as for 3D patches (:class:`EpochSampler`), so a resume is exact."""
+    weights = ds.weights(lesion_fraction, volume_weights)
+    sampler = EpochSampler(ds, n_batches * batch_size, torch.initial_seed(), weights)  # seeded per epoch
     return DataLoader(
         ds,
         batch_sampler=RepeatedBatchSampler(sampler, batch_size, n_scales),

@@ -1,7 +1,8 @@
 """The synthetic multi-domain CT benchmark, written in each real dataset's own on-disk layout.
 
 ``prepare_synthetic(out)`` writes a COVID-19-CT-Seg look-alike with the 20 real case ids (radiopaedia cases
-stored as 0..255 after a -1250..250 HU window, like the real ones; coronacases in raw HU), four source
+stored as 0..255 after a -1250..250 HU window, like the real ones; coronacases in raw HU), ``N_HELDOUT``
+held-out cases of the same process for validation (``sources.heldout``), four source
 datasets in the MSD, StructSeg, NSCLC and LIDC-export layouts, and three control sources with a known
 expected effect (:mod:`transferbench.data.sources.controls`: positive, negative and anatomy control, one set
 of images with three label sets). The result is deterministic in ``seed`` and
@@ -29,8 +30,12 @@ from transferbench.errors import DataError
 from transferbench.files import atomic_write_text
 
 # 2: effusion in the pleural space (displaces the lung); 3: + unlabelled NSCLC tumour; 4: per-case anatomy
-# (phantom.Body) and the three control sources
-GENERATOR_VERSION = 4
+# (phantom.Body) and the three control sources; 5: held-out target-domain validation cases
+GENERATOR_VERSION = 5
+# Held-out COVID-like validation cases (half coronacases-, half radiopaedia-like): enough that a validation
+# Dice averages over both scanners and several lesion loads, few enough that validating every few hundred
+# steps costs a few per cent of a run (one sliding-window pass each).
+N_HELDOUT = 4
 MANIFEST = "synthetic_manifest.json"
 
 
@@ -110,10 +115,30 @@ def _write_controls(case_id: str, seed: int, out: str) -> str:
     return f"controls/{case_id}"
 
 
+def heldout_case_ids(n: int = N_HELDOUT) -> list[str]:
+    """Ids of the held-out validation cases: outside the benchmark's 20 ids by construction."""
+    return [f"heldout_{i:03d}" for i in range(1, n + 1)]
+
+
+def _write_heldout(case_id: str, seed: int, out: str) -> str:
+    """One held-out case: the target's lesion process and one of its two scanners (alternating), stored in HU."""
+    domain = DOMAINS["coronacases" if int(case_id[-3:]) % 2 else "radiopaedia"]
+    ph = make_phantom(domain.lesion, domain.scanner, _case_seed(seed, "heldout", case_id))
+    source = create_source("synthetic_heldout")
+    image_path, label_path = source.case_paths(Path(out) / source.dirname, case_id)
+    image = np.round(ph.image).astype(np.int16)
+    arr, affine = _oriented(image, ph.spacing, ph.origin, "LPS")
+    save_nifti(image_path, arr, affine)
+    save_nifti(label_path, _oriented(ph.lesion, ph.spacing, ph.origin, "LPS")[0], affine)
+    return f"heldout/{case_id}"
+
+
 def _write_case(job: tuple[str, str, int, str]) -> str:
     domain_name, case_id, seed, out = job
     if domain_name == "controls":
         return _write_controls(case_id, seed, out)
+    if domain_name == "heldout":
+        return _write_heldout(case_id, seed, out)
     domain = DOMAINS[domain_name]
     ph = make_phantom(domain.lesion, domain.scanner, _case_seed(seed, domain_name, case_id))
     source = create_source(domain.source)
@@ -227,6 +252,8 @@ def prepare_synthetic(
     jobs += [(d, c, seed, str(out)) for d in SOURCE_DOMAINS for c in ids[d]]
     control_ids = source_case_ids("positive_control", n_source_cases)
     jobs += [("controls", c, seed, str(out)) for c in control_ids]
+    heldout_ids = heldout_case_ids()
+    jobs += [("heldout", c, seed, str(out)) for c in heldout_ids]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for i, done in enumerate(pool.map(_write_case, jobs, chunksize=2), 1):
@@ -238,7 +265,11 @@ def prepare_synthetic(
     body = {
         "params": params,
         "domains": {k: asdict(v) for k, v in DOMAINS.items()},
-        "cases": {"covid19_ct_seg": covid_ids, **{DOMAINS[d].source: ids[d] for d in every}},
+        "cases": {
+            "covid19_ct_seg": covid_ids,
+            **{DOMAINS[d].source: ids[d] for d in every},
+            "synthetic_heldout": heldout_ids,
+        },
         "source_splits": {DOMAINS[d].source: source_split(DOMAINS[d].source, ids[d]) for d in every},
     }
     atomic_write_text(manifest, json.dumps(body, indent=1))  # marks the set complete

@@ -27,6 +27,12 @@ SCRATCH, MATCHED, CONVERGED = "scratch", "scratch_matched", "scratch_converged"
 # flags predicted < 10% on 94-100% of the cases, every other run on at most 19% (a clean gap).
 COLLAPSE_EMPTY_SHARE = 0.9
 NEAR_EMPTY = 0.1
+# A run has converged when its validation Dice rose by less than PLATEAU_TOL from the second-last quarter of
+# its validations to the last (means of each quarter, so one noisy validation does not decide); fewer than
+# PLATEAU_MIN_POINTS validations: unknown, not flagged. 0.02 Dice is two thirds of the target difference: a
+# run still gaining that much per quarter of its budget would move a comparison by as much as it can detect.
+PLATEAU_TOL = 0.02
+PLATEAU_MIN_POINTS = 8
 
 
 def collapsed_mask(table: pd.DataFrame) -> pd.Series:
@@ -34,9 +40,36 @@ def collapsed_mask(table: pd.DataFrame) -> pd.Series:
     return table.get("collapsed", pd.Series(False, index=table.index)).astype(bool)
 
 
+def unconverged_mask(table: pd.DataFrame) -> pd.Series:
+    """The ``unconverged`` flag of each row (all False when the table has none)."""
+    return table.get("unconverged", pd.Series(False, index=table.index)).fillna(False).astype(bool)
+
+
+def excluded_mask(table: pd.DataFrame) -> pd.Series:
+    """Rows of runs that measured an optimisation failure, not their strategy: collapsed or unconverged."""
+    return collapsed_mask(table) | unconverged_mask(table)
+
+
 def without_collapsed(per_case: pd.DataFrame) -> pd.DataFrame:
-    """The per-case rows of runs that did not collapse: what every mean and test uses."""
-    return per_case[~collapsed_mask(per_case)]
+    """The per-case rows of runs that neither collapsed nor stopped short of convergence: what every mean and
+    test uses (the excluded runs are counted in the tables and shown in the figures that list them)."""
+    return per_case[~excluded_mask(per_case)]
+
+
+def plateau_gain(curve: list | None) -> float:
+    """Mean validation Dice of the last quarter of the validations minus that of the quarter before (the
+    plateau rule's statistic); NaN with fewer than ``PLATEAU_MIN_POINTS`` validations."""
+    if not curve or len(curve) < PLATEAU_MIN_POINTS:
+        return math.nan
+    dice = [float(d) for _, d in sorted(curve)]
+    q = len(dice) // 4
+    return float(np.mean(dice[-q:]) - np.mean(dice[-2 * q : -q]))
+
+
+def converged(curve: list | None) -> bool | None:
+    """The plateau rule (``PLATEAU_TOL``): True / False, None when the curve is too short to tell."""
+    gain = plateau_gain(curve)
+    return None if math.isnan(gain) else bool(gain < PLATEAU_TOL)
 
 
 def is_baseline(strategy: str) -> bool:
@@ -76,6 +109,7 @@ def _row_summary(rows: pd.DataFrame, ok: pd.DataFrame, nsd: str) -> dict:
     return {
         "n_runs": int(rows["run"].nunique()),
         "collapsed": int(rows.loc[rows["collapsed"], "run"].nunique()),
+        "unconverged": int(rows.loc[unconverged_mask(rows) & ~rows["collapsed"], "run"].nunique()),
         "n_cases": len(means),
         "undefined": int(rows.groupby(st.UNIT)["dsc"].mean().isna().sum()),
         "dsc_mean": float(means.mean()) if len(means) else math.nan,
@@ -162,7 +196,7 @@ def build_leaderboard(
     and optionally ``collapsed``; ``runs`` (one row per planned target run: KEYS, status, total_steps,
     wall_s, pretrain_wall_s, epochs_to_dice) adds steps, the matched baseline, cost and completeness.
     ``verdict`` (the comparison with the matched baseline) is the column every claim reads."""
-    per_case = per_case.assign(collapsed=collapsed_mask(per_case))
+    per_case = per_case.assign(collapsed=collapsed_mask(per_case), unconverged=unconverged_mask(per_case))
     ok = without_collapsed(per_case)
     groups = {k: g for k, g in per_case.groupby(KEYS, sort=False)}
     ok_groups = {k: ok[ok.run.isin(g.run)] for k, g in groups.items()}

@@ -18,7 +18,13 @@ import pandas as pd
 from transferbench.errors import TransferbenchError
 from transferbench.evaluation import statistics as st
 from transferbench.evaluation.comparisons import comparisons, rank_analysis, ranks_table
-from transferbench.evaluation.leaderboard import build_leaderboard, collapsed, epochs_to_reach
+from transferbench.evaluation.leaderboard import (
+    build_leaderboard,
+    collapsed,
+    converged,
+    epochs_to_reach,
+    plateau_gain,
+)
 from transferbench.evaluation.reference import reference_for
 from transferbench.files import INCOMPLETE, atomic_write_text, staged_outputs
 from transferbench.sweep.external import external_tables
@@ -72,6 +78,7 @@ def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
                 df.insert(0, k, r.get(k))
             df["run"] = r["id"]
             df["collapsed"] = collapsed(df, res["val_curve"])
+            df["unconverged"] = converged(res["val_curve"]) is False
             records[-1]["collapsed"] = bool(df["collapsed"].iloc[0]) if len(df) else False
             frames.append(df)
     target = info["target"]["dataset"]
@@ -119,22 +126,12 @@ def _run_record(r: dict, res: dict | None, store: ResultsStore, info: dict, resu
         "steps_done": res.get("global_step", math.nan) if res else math.nan,
         "val_max": max((d for _, d in res["val_curve"]), default=math.nan) if res else math.nan,
         "plateau_gain": plateau_gain(res["val_curve"]) if res else math.nan,
+        "converged": converged(res["val_curve"]) if res else None,
         "collapsed": False,
         "epochs_to_dice": epochs_to_reach(res["val_curve"], info["dice_threshold"]) if res else math.nan,
         "error": error,
         "notes": "; ".join(r.get("notes", [])),
     }
-
-
-def plateau_gain(curve: list) -> float:
-    """Best validation Dice in the last quarter of the epochs minus the best before it (< 0.01: the
-    curve has plateaued); NaN with fewer than 4 validations."""
-    if len(curve) < 4:
-        return math.nan
-    last_epoch = curve[-1][0]
-    late = [d for e, d in curve if e >= 0.75 * last_epoch]
-    early = [d for e, d in curve if e < 0.75 * last_epoch]
-    return float(max(late) - max(early)) if late and early else math.nan
 
 
 def _chain_wall(run_id: str, info: dict, results: dict) -> float:
@@ -201,6 +198,11 @@ def committed_tables(store: ResultsStore, info: dict) -> tuple[pd.DataFrame, pd.
     }
     per_case["collapsed"] = per_case["run"].map(flags).fillna(False).astype(bool)
     runs["collapsed"] = runs["id"].map(flags).fillna(False).astype(bool)
+    state = {run: converged(curves.get(run)) for run in runs["id"]}  # this version's plateau rule
+    if curves:  # tables without curves keep the flags they were written with
+        runs["plateau_gain"] = runs["id"].map(lambda r: plateau_gain(curves.get(r)))
+        runs["converged"] = runs["id"].map(state)
+        per_case["unconverged"] = per_case["run"].map(lambda r: state.get(r) is False)
     for col in ("source",):
         per_case[col], runs[col] = per_case[col].astype(str), runs[col].astype(str)
     outside, outside_runs = external_tables(root, info["target"]["dataset"])

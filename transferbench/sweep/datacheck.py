@@ -14,6 +14,8 @@ def datasets_of(spec: SweepSpec) -> dict[str, tuple[str, str]]:
     out.update(
         {f"target.extra_test.{name}": (name, "infection") for name in spec.target.get("extra_test", [])}
     )
+    if spec.target.get("val_source"):
+        out["target.val_source"] = (spec.target["val_source"], "infection")
     return out
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import os
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -24,7 +23,7 @@ from transferbench.sweep.store import ResultsStore
 class Progress:
     """Line-based progress (works in a terminal, a log file and a Slurm output): done / total, current, ETA."""
 
-    def __init__(self, plan: Plan, stream=None) -> None:
+    def __init__(self, plan: Plan, stream=None, estimates: dict[str, float] | None = None) -> None:
         self.total = len(plan.runs)
         self.done = 0
         self.failed = 0
@@ -32,17 +31,23 @@ class Progress:
         self.start = time.time()
         self.stream = stream or sys.stderr
         self.workers = 1
+        # the dry run's estimate per run, rescaled by how the finished runs compared with theirs
+        self.estimates = dict(estimates or {})
+        self.left = set(self.estimates)
+        self.estimated_done = 0.0
 
     def started(self, run: Run) -> None:
         print(f"[{self.done}/{self.total}] start {run.id}{self._eta()}", file=self.stream, flush=True)
 
     def finished(self, run: Run, result: dict) -> None:
         self.done += 1
+        self.left.discard(run.id)
         status = result["status"]
         if result.get("skipped"):
             what = "already done"
         elif status == "done":
             self.trained_s.append(result["wall_s"])
+            self.estimated_done += self.estimates.get(run.id, 0.0)
             what = f"done in {result['wall_s']:.0f} s"
         else:
             self.failed += 1
@@ -53,10 +58,16 @@ class Progress:
     def _eta(self) -> str:
         elapsed = time.time() - self.start
         left = self.total - self.done
-        if not self.trained_s or not left:
+        if not left:
             return f" | elapsed {_fmt(elapsed)}"
-        per_run = sum(self.trained_s) / len(self.trained_s)
-        return f" | elapsed {_fmt(elapsed)} | ETA {_fmt(per_run * left / self.workers)}"
+        if self.estimates:  # measured costs, corrected by the ratio seen so far (1 before the first run)
+            ratio = sum(self.trained_s) / self.estimated_done if self.estimated_done else 1.0
+            remaining = ratio * sum(self.estimates[r] for r in self.left)
+        elif self.trained_s:
+            remaining = sum(self.trained_s) / len(self.trained_s) * left
+        else:
+            return f" | elapsed {_fmt(elapsed)}"
+        return f" | elapsed {_fmt(elapsed)} | ETA {_fmt(remaining / self.workers)}"
 
 
 def _fmt(seconds: float) -> str:
@@ -96,8 +107,12 @@ class Book:
         return True
 
 
-def run_local(plan: Plan, jobs: int = 1, progress: Progress | None = None) -> dict[str, dict]:
-    """Run the plan on this machine; ``jobs`` > 1 runs that many processes, each with its share of cores."""
+def run_local(
+    plan: Plan, jobs: int = 1, progress: Progress | None = None, threads: int = 1
+) -> dict[str, dict]:
+    """Run the plan on this machine; ``jobs`` > 1 runs that many processes. Every run computes with
+    ``threads`` threads whatever ``jobs`` is: the thread count changes a convolution's summation order and
+    so the numbers, which must not depend on how many runs share the machine."""
     book = Book(plan, progress)
     book.progress.workers = max(1, jobs)
     # pretrainings first (in plan order, so a chain's stages stay in order): the fine-tunes waiting on them
@@ -107,9 +122,8 @@ def run_local(plan: Plan, jobs: int = 1, progress: Progress | None = None) -> di
         for run in pending:
             if not book.blocked(run):
                 book.progress.started(run)
-                book.book(run, execute_run(run))
+                book.book(run, execute_run(run, threads))
         return book.results
-    threads = max(1, (os.cpu_count() or 1) // jobs)
     ctx = mp.get_context("spawn")
     pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=worker_init, initargs=(threads,))
     running: dict[Future, Run] = {}

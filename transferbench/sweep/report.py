@@ -9,20 +9,22 @@ import pandas as pd
 from transferbench.evaluation import statistics as st
 from transferbench.evaluation.leaderboard import (
     MATCHED,
+    PLATEAU_MIN_POINTS,
+    PLATEAU_TOL,
     collapsed_mask,
     design_power,
     power_sentence,
     to_markdown,
 )
 
-MAIN = ["rank", "model", "strategy", "source", "n_train", "steps", "n_runs", "collapsed", "n_cases", "dsc_mean",
+MAIN = ["rank", "model", "strategy", "source", "n_train", "steps", "n_runs", "collapsed", "unconverged", "n_cases", "dsc_mean",
         "dsc_mean_all", "seed_sd", "nsd_mean", "matched_baseline", "verdict", f"dsc_diff_{MATCHED}",
         f"ci_low_{MATCHED}", f"ci_high_{MATCHED}", f"p_holm_{MATCHED}", f"seeds_won_{MATCHED}",
         f"p_improve_{MATCHED}", f"seed_sd_base_{MATCHED}", f"seeds_needed_{MATCHED}", f"p_case_{MATCHED}",
         f"per_seed_{MATCHED}", "verdict_scratch", "dsc_diff_scratch", "ci_low_scratch", "ci_high_scratch",
         "complete", "reference", "notes"]  # fmt: skip
 COST = ["model", "strategy", "source", "n_train", "planned", "finished", "finetune_wall_s", "pretrain_wall_s",
-        "epochs_to_dice", "reached_dice", "plateau_gain"]  # fmt: skip
+        "epochs_to_dice", "reached_dice", "plateau_gain", "converged"]  # fmt: skip
 FAMILIES = {
     "strategies": "Strategy against strategy (same model and source)",
     "sources": "Which source helps most: source against source (same model and strategy)",
@@ -43,7 +45,8 @@ def _header(info: dict, board: pd.DataFrame, per_case: pd.DataFrame) -> list[str
         "",
         "**Seeds and cases are crossed.** A trained model is one draw of its training procedure and scores every "
         "test case. `dsc_mean` / `nsd_mean`: mean over test cases of each case's mean over the row's runs "
-        "(seeds, folds), collapsed runs left out (`dsc_mean_all` keeps them; `collapsed` counts them); "
+        "(seeds, folds), collapsed and unconverged runs left out (`dsc_mean_all` keeps them; `collapsed` and "
+        "`unconverged` count them); "
         "`seed_sd`: the sd over seeds of the row's mean. A comparison takes the per-seed, per-case differences "
         "d[s, c] on the seeds both rows have (paired by seed) and the cases both scored: `dsc_diff` is their "
         "mean, `ci_low` / `ci_high` the crossed random-effects 95% interval (ANOVA mean squares, Var = "
@@ -78,13 +81,23 @@ def _header(info: dict, board: pd.DataFrame, per_case: pd.DataFrame) -> list[str
 
 
 def _convergence(info: dict) -> str:
+    held_out = info.get("target", {}).get("val_source")
+    where = (
+        f"Validation uses the held-out target-domain cases of `{held_out}` (no run trains or tests on them)"
+        if held_out
+        else "Validation uses the fold's training cases (the fold has no spare labelled case), so the plateau "
+        "rule says the fit to them has stopped improving, not that generalisation has"
+    )
     return (
         f"`epochs_to_dice`: lower median over a row's runs of the first epoch with validation Dice >= "
         f"{info['dice_threshold']}, a run that never reached it counted as never (blank: the median run "
-        "never did); `reached_dice` of `finished`. Validation uses the fold's training cases (the fold has no "
-        "spare labelled case); the tested checkpoint is the last one, so no checkpoint choice uses them and "
-        "no run looks at a test case before testing. `plateau_gain`: best validation Dice in the last quarter "
-        "of training minus the best before it (mean over runs; < 0.01 = plateaued)."
+        f"never did); `reached_dice` of `finished`. {where}; the tested checkpoint is the last one, so no "
+        "checkpoint choice uses them and no run looks at a test case before testing. Plateau rule: "
+        "`plateau_gain` is the mean validation Dice of the last quarter of a run's validations minus that of "
+        f"the quarter before (mean over the row's runs); a run with a gain >= {PLATEAU_TOL} has not converged "
+        f"and is left out like a collapsed one (`unconverged`); with fewer than {PLATEAU_MIN_POINTS} "
+        "validations convergence is unknown and not flagged. `converged`: runs that passed the rule, of "
+        "`finished`."
     )
 
 
@@ -135,9 +148,15 @@ def leaderboard_markdown(
     target_runs = runs[runs.kind == "finetune"] if len(runs) else runs
     if len(board) and "planned" in board:
         plateau = (
-            target_runs.groupby(["model", "strategy", "source"])["plateau_gain"].mean().rename("plateau_gain")
+            target_runs.groupby(["model", "strategy", "source", "n_train"], dropna=False)
+            .agg(
+                plateau_gain=("plateau_gain", "mean"),
+                converged=("converged", lambda s: int(s.map(lambda v: v is True or v == 1.0).sum())),
+            )
+            .reset_index()
         )
-        cost = board.merge(plateau.reset_index(), on=["model", "strategy", "source"], how="left")
+        keys = ["model", "strategy", "source", "n_train"]
+        cost = board.merge(plateau, on=[k for k in keys if k in board], how="left")
         lines += [
             "",
             "## Cost and convergence",
@@ -167,6 +186,13 @@ def leaderboard_markdown(
         lines += ["", f"## Collapsed runs ({len(flagged)})", "", "Empty or near-empty predictions (< 10% of the "
                   "reference lesion volume) on >= 90% of the test cases with a lesion, or a validation Dice that "
                   "never left 0: left out of every mean and test above except `dsc_mean_all`.", "", to_markdown(flagged[["id", "val_max"]])]  # fmt: skip
+    not_converged = runs["converged"].map(lambda v: v is False or v == 0.0) if "converged" in runs else None
+    late = runs[not_converged & ~collapsed_mask(runs)] if not_converged is not None else runs.iloc[:0]
+    if len(late):
+        lines += ["", f"## Unconverged runs ({len(late)})", "", f"Validation Dice still rising by >= {PLATEAU_TOL} "
+                  "from the second-last quarter of the validations to the last (plateau rule above): left out of "
+                  "every mean and test above except `dsc_mean_all`.", "",
+                  to_markdown(late[["id", "val_max", "plateau_gain"]])]  # fmt: skip
     bad = runs[runs.status != "done"] if len(runs) else runs
     if len(bad):
         lines += ["", f"**Incomplete: {len(bad)} of {len(runs)} runs did not finish.**", ""]

@@ -15,8 +15,9 @@ from transferbench.sweep import interrupt
 from transferbench.sweep.aggregate import aggregate, write_plan
 from transferbench.sweep.datacheck import check_sweep_data
 from transferbench.sweep.environment import record_environment
+from transferbench.sweep.estimate import describe, estimate
 from transferbench.sweep.launch import Progress, run_local, run_submitit
-from transferbench.sweep.plan import make_plan
+from transferbench.sweep.plan import Plan, make_plan
 from transferbench.sweep.spec import load_spec
 from transferbench.sweep.store import ResultsStore
 from transferbench.sweep.validate import validate_run_configs
@@ -32,6 +33,7 @@ def run_sweep(
     cluster: str | None = None,
     dry_run: bool = False,
     stream=None,
+    recalibrate: bool = False,
 ) -> int:
     """Returns the number of runs that did not finish (0 = complete)."""
     import os
@@ -39,15 +41,19 @@ def run_sweep(
     os.environ.setdefault("WANDB_SILENT", "true")
     stream = stream or sys.stderr
     spec = load_spec(config)
+    jobs = jobs or int(spec.launcher.get("jobs", 1))
+    threads = int(spec.launcher.get("threads", 1))
     if dry_run:
-        _plan_and_check(spec, stream, dry_run=True)
+        plan = _plan_and_check(spec, stream, dry_run=True)
+        seconds = estimate(plan, threads, recalibrate, stream)
+        print(describe(plan, seconds, jobs, threads), file=stream)
         return 0
     results_dir = Path(spec.results_dir)
     with sweep_lock(results_dir):  # before planning: a second invocation stops at once
         plan = _plan_and_check(spec, stream, dry_run=False)
         handlers = interrupt.install()
         try:
-            failed = _run_and_aggregate(spec, plan, results_dir, launcher, jobs, cluster, stream)
+            failed = _run_and_aggregate(spec, plan, results_dir, launcher, jobs, cluster, stream, recalibrate)
         finally:
             interrupt.restore(handlers)
     log_summary_to_wandb(results_dir, spec.name)
@@ -105,16 +111,21 @@ def planned_power(spec) -> str:
     return "\n".join(lines)
 
 
-def _run_and_aggregate(spec, plan, results_dir: Path, launcher, jobs, cluster, stream) -> int:
+def _run_and_aggregate(spec, plan, results_dir: Path, launcher, jobs, cluster, stream, recalibrate) -> int:
     store = ResultsStore(results_dir)
     write_plan(plan, store)
     if any(store.result(r.id) is None for r in plan.runs):  # something will train here: record with what
         record_environment(results_dir)
     launcher = launcher or spec.launcher.get("name", "local")
     start = time.time()
-    progress = Progress(plan, stream)
+    threads = int(spec.launcher.get("threads", 1))
+    todo = Plan(spec, [r for r in plan.runs if store.result(r.id) is None])
+    seconds = estimate(todo, threads, recalibrate, stream) if launcher == "local" else None
+    if seconds:
+        print(describe(todo, seconds, jobs, threads).replace("estimated", "to do, estimated", 1), file=stream)
+    progress = Progress(plan, stream, seconds)
     if launcher == "local":
-        results = run_local(plan, jobs or int(spec.launcher.get("jobs", 1)), progress)
+        results = run_local(plan, jobs, progress, threads)
     elif launcher == "submitit":
         results = run_submitit(
             plan, cluster or spec.launcher.get("cluster"), spec.launcher.get("submitit"), progress

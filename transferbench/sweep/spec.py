@@ -31,8 +31,8 @@ TOP_KEYS = {
     "save_predictions", "imagenet_weights", "baselines", "converged_factor", "common_random_numbers",
     "target_difference", "min_seeds",
 }  # fmt: skip
-TARGET_KEYS = {"dataset", "label_mode", "fold_scheme", "folds", "extra_test", "train_cases"}
-LAUNCHER_KEYS = {"name", "jobs", "cluster", "submitit"}
+TARGET_KEYS = {"dataset", "label_mode", "fold_scheme", "folds", "extra_test", "train_cases", "val_source"}
+LAUNCHER_KEYS = {"name", "jobs", "threads", "cluster", "submitit"}
 BASELINES = ("scratch", "scratch_matched", "scratch_converged")
 TARGET_DEFAULTS = {"dataset": "covid19_ct_seg", "label_mode": "infection", "fold_scheme": "folds_4_train",
                    "folds": [0]}  # fmt: skip
@@ -180,6 +180,11 @@ def _target(raw: dict, where: str, data_root: str, notes: list[str]) -> tuple[di
     ]
     if present:  # absent extra test sets are skipped (announced by the dry run), so no key: same run ids
         target["extra_test"] = present
+    val_source = target.get("val_source")
+    if val_source is not None and val_source not in list_sources():
+        raise _fail(
+            where, "target.val_source", f"unknown source {val_source!r}; registered: {list_sources()}"
+        )
     folds = [int(f) for f in target.pop("folds")]
     budgets = _budgets(target.pop("train_cases", None), where, "target.train_cases")
     scheme = benchmark_splits()["covid19_ct_seg"].get(target["fold_scheme"])

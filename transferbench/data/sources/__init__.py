@@ -3,6 +3,7 @@
 from transferbench.data.sources import (  # noqa: F401  (registration side effects)
     controls,
     covid19_ct_seg,
+    heldout,
     lidc_idri,
     mosmed,
     msd_lung_tumor,

@@ -1,0 +1,243 @@
+"""How long a plan takes on this machine, from measured costs (``sweep --dry-run`` and the progress ETA).
+
+A run costs ``steps x step_s + inferences x infer_s + STARTUP_S``: ``step_s`` is one optimiser step of the
+run's own network, loss, patch and batch (forward, backward, update), ``infer_s`` one sliding-window
+inference of a volume of the target's size at the run's spacing; ``inferences`` counts the test cases and
+every validation pass over the validation cases. Both are measured here by a short calibration (about 10 s a
+network shape) with the thread count the runs use, and cached per machine and shape, because a 2-core VM and
+a workstation differ by 10x and the same machine by 2x from one day to another (the cache says when it was
+measured; ``--recalibrate`` measures again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from transferbench.files import atomic_write_text
+from transferbench.sweep.plan import Plan, Run
+
+STARTUP_S = 4.0  # process-level cost of one run (config, data check, checkpoint writes), measured ~3-5 s
+CALIBRATION_STEPS = 12
+CACHE_VERSION = 1
+
+
+def cache_path() -> Path:
+    """``$TRANSFERBENCH_CACHE_DIR/calibration.json``, else under ``$XDG_CACHE_HOME`` or ``~/.cache``."""
+    base = os.environ.get("TRANSFERBENCH_CACHE_DIR")
+    if base:
+        return Path(base) / "calibration.json"
+    return (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        / "transferbench"
+        / "calibration.json"
+    )
+
+
+def machine_key(threads: int) -> str:
+    """What the costs belong to: the processor, its core count, torch's version and the threads per run."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    return f"{platform.node()}|{cpu}|{os.cpu_count()}|torch {torch.__version__}|{threads} thread(s)"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The part of a run's config that decides its step and inference cost."""
+
+    net: str  # the network's config, as JSON
+    patch: tuple[int, ...]
+    batch: int  # patches (or slices) per optimiser step
+    roi: tuple[int, ...]
+    sw_batch: int
+    mirror: int  # test-time flips
+
+    @classmethod
+    def of(cls, run: Run) -> Shape:
+        cfg = run.config.resolved
+        model, data = cfg.get("model") or {}, cfg.get("data") or {}
+        patch = tuple(int(v) for v in data.get("patch_size") or (64, 64, 32))
+        per_step = int(data.get("batch_size") or 1) * (
+            int(data.get("samples_per_volume") or 2) if len(patch) == 3 else 1
+        )
+        axes = model.get("test_mirror_axes") or ()
+        return cls(
+            net=json.dumps(model.get("net"), sort_keys=True),
+            patch=patch,
+            batch=per_step,
+            roi=tuple(int(v) for v in model.get("roi_size") or patch),
+            sw_batch=int(model.get("sw_batch_size") or 2),
+            mirror=2 ** len(axes),
+        )
+
+    def key(self) -> str:
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+
+
+def _network(shape: Shape):
+    from jsonargparse import ArgumentParser
+
+    from transferbench.models.base import SegmentationNet
+
+    parser = ArgumentParser()
+    parser.add_argument("--net", type=SegmentationNet)
+    cfg = parser.parse_object({"net": json.loads(shape.net)})
+    return parser.instantiate_classes(cfg).net
+
+
+def calibrate(shape: Shape, volume: tuple[int, ...], threads: int) -> dict[str, float]:
+    """Measured seconds per optimiser step and per test-time inference of one volume, for ``shape``."""
+    import torch
+
+    from transferbench.training.module import SegmentationModule
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        module = SegmentationModule(_network(shape), roi_size=shape.roi, sw_batch_size=shape.sw_batch)
+        opt = torch.optim.Adam(module.parameters(), 1e-3)
+        gen = torch.Generator().manual_seed(0)
+        image = torch.rand((shape.batch, 1, *shape.patch), generator=gen)
+        label = (torch.rand((shape.batch, 1, *shape.patch), generator=gen) > 0.9).float()
+        module.train()
+
+        def step() -> None:
+            out = module.net(module.network_input(image))
+            loss = module.criterion(out if isinstance(out, (list, tuple)) else [out], label)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        step()
+        rounds = []  # the median of three rounds: a shared machine's hiccups do not set the estimate
+        for _ in range(3):
+            start = time.perf_counter()
+            for _ in range(CALIBRATION_STEPS // 3):
+                step()
+            rounds.append((time.perf_counter() - start) / (CALIBRATION_STEPS // 3))
+        step_s = sorted(rounds)[1]
+        module.eval()
+        with torch.no_grad():
+            vol = torch.rand((1, 1, *volume), generator=gen)
+            start = time.perf_counter()
+            module.predict_logits(vol)
+            infer_s = (time.perf_counter() - start) * shape.mirror
+    finally:
+        torch.set_num_threads(saved)
+    return {"step_s": step_s, "infer_s": infer_s}
+
+
+def _volume(run: Run, shape: Shape) -> tuple[int, ...]:
+    """A target test volume's size at the run's spacing (the first test case's header), else 3 patches."""
+    import nibabel as nib
+
+    from transferbench.data.sources import create_source
+    from transferbench.data.splits import covid_fold
+
+    data = run.config.resolved.get("data") or {}
+    spacing = data.get("target_spacing")
+    try:
+        case = covid_fold(int(data.get("fold", 0)), data.get("fold_scheme", "folds_4_train"))["test"][0]
+        source = create_source("covid19_ct_seg")
+        found = {c.case_id: c for c in source.find_cases(data["root"])}
+        header = nib.load(str(found[case].image)).header
+        zooms, dims = header.get_zooms()[:3], header.get_data_shape()[:3]
+        if spacing is None:
+            return tuple(int(d) for d in dims)
+        return tuple(
+            max(int(round(d * z / s)), p) for d, z, s, p in zip(dims, zooms, spacing, (*shape.roi, 1))
+        )
+    except Exception:  # noqa: BLE001 - no data yet (a dry run before generation): a typical size
+        return tuple(3 * p for p in shape.roi) if len(shape.roi) == 3 else (192, 192, 48)
+
+
+def costs(plan: Plan, threads: int, recalibrate: bool = False, stream=None) -> dict[str, dict[str, float]]:
+    """Per run id: measured step and inference cost of its shape (calibrated once per shape and machine)."""
+    path = cache_path()
+    cache = json.loads(path.read_text()) if path.is_file() and not recalibrate else {}
+    if cache.get("version") != CACHE_VERSION:
+        cache = {"version": CACHE_VERSION}
+    machine = cache.setdefault(machine_key(threads), {})
+    out, changed = {}, False
+    for run in plan.runs:
+        shape = Shape.of(run)
+        key = shape.key()
+        if key not in machine:
+            if stream is not None:
+                print(f"calibrating {run.model} ({shape.patch}, {shape.batch} per step) on this machine ...",
+                      file=stream, flush=True)  # fmt: skip
+            machine[key] = {
+                **calibrate(shape, _volume(run, shape), threads),
+                "measured": time.strftime("%Y-%m-%d"),
+            }
+            changed = True
+        out[run.id] = machine[key]
+    if changed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(cache, indent=1))
+    return out
+
+
+def inferences(run: Run) -> int:
+    """Volumes the run predicts: its test cases and every validation pass over its validation cases."""
+    cfg = run.config.resolved
+    trainer, data = cfg.get("trainer") or {}, cfg.get("data") or {}
+    epochs = int(trainer.get("max_epochs") or 1)
+    passes = epochs // int(trainer.get("check_val_every_n_epoch") or 1)
+    if data.get("val_source") == "synthetic_heldout":
+        from transferbench.data.synthetic import N_HELDOUT
+
+        n_val = N_HELDOUT
+    elif run.kind == "pretrain":
+        n_val = 3  # a source's val split (synthetic: 20% of 16 cases)
+    else:
+        n_val = int(data.get("train_cases") or 4)
+    n_test = 16 if run.kind == "finetune" else 0
+    return passes * n_val + n_test
+
+
+def run_seconds(run: Run, cost: dict[str, float]) -> float:
+    return run.steps * cost["step_s"] + inferences(run) * cost["infer_s"] + STARTUP_S
+
+
+def estimate(plan: Plan, threads: int, recalibrate: bool = False, stream=None) -> dict[str, float]:
+    """Per run id: estimated seconds of the run on this machine."""
+    per_cost = costs(plan, threads, recalibrate, stream)
+    return {run.id: run_seconds(run, per_cost[run.id]) for run in plan.runs}
+
+
+def describe(plan: Plan, seconds: dict[str, float], jobs: int, threads: int) -> str:
+    """The dry run's time line: total steps, measured costs, estimated wall time with ``jobs`` workers."""
+    per_cost = costs(plan, threads)
+    steps = sum(r.steps for r in plan.runs)
+    parts = sorted(
+        {(r.model, c["step_s"], c["infer_s"], c["measured"]) for r in plan.runs for c in [per_cost[r.id]]}
+    )
+    measured = "; ".join(
+        f"{m}: {s:.3f} s a step, {i:.2f} s an inference (measured {d})" for m, s, i, d in parts
+    )
+    return (
+        f"estimated time on this machine: {_fmt(wall_seconds(seconds, jobs))} with {jobs} job(s) of {threads} "
+        f"thread(s) ({_fmt(sum(seconds.values()))} of compute, {steps} optimiser steps; {measured}; "
+        f"cached in {cache_path()}, --recalibrate to measure again)"
+    )
+
+
+def _fmt(seconds: float) -> str:
+    h, rest = divmod(int(seconds), 3600)
+    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def wall_seconds(seconds: dict[str, float], jobs: int) -> float:
+    """The plan's wall time with ``jobs`` concurrent runs: the work spread evenly over the workers, never
+    less than the longest run. (Concurrent runs slow each other on a shared machine: measure with `make
+    bench`.)"""
+    if not seconds:
+        return 0.0
+    return max(sum(seconds.values()) / max(1, jobs), max(seconds.values()))
