@@ -11,6 +11,7 @@ warnings.filterwarnings("ignore")
 def main() -> None:
     from benchmarks import (
         bench_ceiling,
+        bench_flops,
         bench_gpu,
         bench_intervals,
         bench_large_source,
@@ -102,6 +103,7 @@ def main() -> None:
     bench_intervals.main()
     sys.argv = sys.argv[:1]  # bench_large_source.main reads its arguments from there
     bench_large_source.main()
+    bench_flops.main()
 
 
 if __name__ == "__main__":

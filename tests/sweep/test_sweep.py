@@ -591,3 +591,35 @@ def test_covid_benchmark_target_runs_train_nnunets_1000_epochs():
     raw = yaml.safe_load(Path(find_sweep("covid_benchmark")).read_text())
     assert raw["budget"]["finetune"]["trainer"]["max_epochs"] == 1000  # Task 1/2/3 rows as published
     assert raw["budget"]["pretrain"]["trainer"]["max_epochs"] == 1000
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_every_run_gets_the_same_thread_count_whatever_jobs(synthetic_root, tmp_path, monkeypatch, jobs):
+    """Thread counts change a CPU convolution's summation order: one value per sweep, not cores / jobs."""
+    import concurrent.futures
+
+    from transferbench.sweep import launch
+
+    seen = []
+
+    def fake_execute(run, threads=None, quiet=True):
+        seen.append(threads)
+        return {**run.record("done"), "wall_s": 0.0}
+
+    class InlinePool:  # the pool's worker processes would not see the stand-in
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def submit(self, fn, *args):
+            fut = concurrent.futures.Future()
+            fut.set_result(fn(*args))
+            return fut
+
+        def shutdown(self, *args, **kwargs) -> None:
+            pass
+
+    monkeypatch.setattr(launch, "execute_run", fake_execute)
+    monkeypatch.setattr(launch, "ProcessPoolExecutor", InlinePool)
+    plan = make_plan(load_spec(write_spec(tmp_path, synthetic_root, launcher={"threads": 1})))
+    launch.run_local(plan, jobs=jobs, threads=1)
+    assert seen and set(seen) == {1}

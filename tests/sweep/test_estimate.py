@@ -1,0 +1,54 @@
+"""The dry run's time estimate: measured costs, cached per machine, used by the progress ETA."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+
+from tests.sweep.test_sweep import write_spec
+from transferbench.sweep import estimate as est
+from transferbench.sweep.launch import Progress, _fmt
+from transferbench.sweep.plan import make_plan
+from transferbench.sweep.spec import load_spec
+
+
+def test_estimate_scales_with_steps_and_is_cached(synthetic_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    plan = make_plan(load_spec(write_spec(tmp_path, synthetic_root)))
+    seconds = est.estimate(plan, threads=1)
+    assert set(seconds) == {r.id for r in plan.runs} and all(v > est.STARTUP_S for v in seconds.values())
+    cache = json.loads(est.cache_path().read_text())
+    (costs,) = [v for k, v in cache.items() if k != "version"]
+    assert len(costs) == 1  # one network shape: calibrated once for every run of it
+    cost = next(iter(costs.values()))
+    run = plan.runs[0]
+    assert seconds[run.id] == est.run_seconds(run, cost)
+    assert est.run_seconds(run, cost) < est.run_seconds(dataclasses.replace(run, steps=run.steps * 2), cost)
+    calls = []
+    monkeypatch.setattr(est, "calibrate", lambda *a: calls.append(a) or {"step_s": 1.0, "infer_s": 1.0})
+    est.estimate(plan, threads=1)
+    assert not calls  # cached: nothing measured again
+    est.estimate(plan, threads=1, recalibrate=True)
+    assert len(calls) == 1
+    assert est.wall_seconds({"a": 10.0, "b": 10.0, "c": 40.0}, jobs=2) == 40.0  # never below the longest
+    assert est.wall_seconds({"a": 30.0, "b": 30.0}, jobs=2) == 30.0
+
+
+def test_progress_eta_rescales_the_estimate_by_the_finished_runs(synthetic_root, tmp_path):
+    plan = make_plan(load_spec(write_spec(tmp_path, synthetic_root)))
+    ids = [r.id for r in plan.runs]
+    out = io.StringIO()
+    progress = Progress(plan, out, {i: 10.0 for i in ids})
+    progress.finished(plan.runs[0], {"status": "done", "wall_s": 20.0})  # twice as slow as estimated
+    left = len(ids) - 1
+    assert f"ETA {_fmt(2 * 10.0 * left)}" in out.getvalue()
+
+
+def test_dry_run_prints_the_estimated_time(synthetic_root, tmp_path, monkeypatch, capsys):
+    from transferbench.cli.main import main
+
+    monkeypatch.setenv("TRANSFERBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["sweep", "--config", str(write_spec(tmp_path, synthetic_root)), "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "estimated time on this machine:" in err and "optimiser steps" in err
