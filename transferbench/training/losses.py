@@ -46,3 +46,10 @@ class NormalisedDeepSupervisionLoss(DeepSupervisionLoss):
         weights = super().get_weights(levels)
         total = sum(weights)
         return [w / total for w in weights]
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the voxels where ``mask`` is 1 (the self-supervised restoration loss: all ones
+    for Models Genesis, the masked voxels for masked image modelling, as nnssl's ``MAEMSELoss``)."""
+    weight = mask.expand_as(target).to(pred.dtype)
+    return ((pred - target) ** 2 * weight).sum() / weight.sum().clamp_min(1.0)
