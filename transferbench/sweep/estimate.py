@@ -206,18 +206,32 @@ def run_seconds(run: Run, cost: dict[str, float]) -> float:
     return run.steps * cost["step_s"] + inferences(run) * cost["infer_s"] + STARTUP_S
 
 
-def estimate(plan: Plan, threads: int, recalibrate: bool = False, stream=None) -> dict[str, float]:
-    """Per run id: estimated seconds of the run on this machine."""
+def on_cpu(plan: Plan) -> bool:
+    """Whether every run trains on the CPU: the calibration measures CPU steps only (a GPU-sized
+    network's CPU step would take minutes and say nothing about the GPU)."""
+    return all(
+        str((r.config.resolved.get("trainer") or {}).get("accelerator", "cpu")) == "cpu" for r in plan.runs
+    )
+
+
+def estimate(plan: Plan, threads: int, recalibrate: bool = False, stream=None) -> dict[str, float] | None:
+    """Per run id: estimated seconds of the run on this machine; None for a plan with runs on a GPU."""
+    if not on_cpu(plan):
+        return None
     per_cost = costs(plan, threads, recalibrate, stream)
     return {run.id: run_seconds(run, per_cost[run.id]) for run in plan.runs}
 
 
-def describe(plan: Plan, seconds: dict[str, float], jobs: int, threads: int) -> str:
+def describe(plan: Plan, seconds: dict[str, float] | None, jobs: int, threads: int) -> str:
     """The dry run's time line: total steps, measured costs, estimated wall time with ``jobs`` workers."""
+    if seconds is None:
+        steps = sum(r.steps for r in plan.runs)
+        return (f"estimated time: not measured ({steps} optimiser steps, trained on a GPU; the calibration "
+                "times CPU runs only)")  # fmt: skip
     per_cost = costs(plan, threads)
     steps = sum(r.steps for r in plan.runs)
     parts = sorted(
-        {(r.model, c["step_s"], c["infer_s"], c["measured"]) for r in plan.runs for c in [per_cost[r.id]]}
+        {(_label(r), c["step_s"], c["infer_s"], c["measured"]) for r in plan.runs for c in [per_cost[r.id]]}
     )
     measured = "; ".join(
         f"{m}: {s:.3f} s a step, {i:.2f} s an inference (measured {d})" for m, s, i, d in parts
@@ -227,6 +241,13 @@ def describe(plan: Plan, seconds: dict[str, float], jobs: int, threads: int) -> 
         f"thread(s) ({_fmt(sum(seconds.values()))} of compute, {steps} optimiser steps; {measured}; "
         f"cached in {cache_path()}, --recalibrate to measure again)"
     )
+
+
+def _label(run: Run) -> str:
+    """The model, and its output classes when they are not 2 (a pooled-label pretraining's own head)."""
+    net = json.loads(Shape.of(run).net) or {}
+    out = (net.get("init_args") or {}).get("out_channels") if isinstance(net, dict) else None
+    return f"{run.model} ({out} classes)" if out and out != 2 else run.model
 
 
 def _fmt(seconds: float) -> str:

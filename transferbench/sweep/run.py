@@ -121,7 +121,7 @@ def _run_and_aggregate(spec, plan, results_dir: Path, launcher, jobs, cluster, s
     threads = int(spec.launcher.get("threads", 1))
     todo = Plan(spec, [r for r in plan.runs if store.result(r.id) is None])
     seconds = estimate(todo, threads, recalibrate, stream) if launcher == "local" else None
-    if seconds:
+    if seconds is not None and todo.runs:
         print(describe(todo, seconds, jobs, threads).replace("estimated", "to do, estimated", 1), file=stream)
     progress = Progress(plan, stream, seconds)
     if launcher == "local":
