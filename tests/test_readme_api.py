@@ -28,7 +28,10 @@ def test_readme_api_example_runs(index, synthetic_root, monkeypatch, capsys):
     exec(compile(code, f"README.md Python API example {index + 1}", "exec"), {})
     out = capsys.readouterr().out
     assert out.strip()
-    if index == 1:
-        assert "123 runs" in out
+    if index == 1:  # the packaged default sweep's own plan, counted here independently
+        from transferbench.sweep.plan import make_plan
+        from transferbench.sweep.spec import load_spec
+
+        assert f"{len(make_plan(load_spec('synthetic')).runs)} runs" in out
     if index == 2:
-        assert "positive_control" in out and "verdict" in out and "over 3 seeds x 16 cases" in out
+        assert "positive_control" in out and "verdict" in out and re.search(r"over \d+ seeds x 16 cases", out)

@@ -530,6 +530,26 @@ def test_label_budget_axis_plans_nested_budgets_with_their_own_controls(syntheti
         load_spec(write_spec(tmp_path, synthetic_root, target={"folds": [0], "train_cases": [1, 5]}))
 
 
+def test_a_label_budget_gets_its_own_target_steps_and_strategy_rows(synthetic_root, tmp_path):
+    budget = yaml.safe_load(write_spec(tmp_path, synthetic_root).read_text())["budget"]
+    budget["finetune_n4"] = {"trainer": {"max_epochs": 4}}  # more volumes, more steps
+    strategies = [
+        {"name": "finetune", "train_cases": [1]},
+        {"name": "finetune", "train_cases": [4], "sources": ["tumor"]},  # the same row, another budget
+    ]
+    plan = plan_of(tmp_path, synthetic_root, baselines=ALL, budget=budget, strategies=strategies,
+                   target={"folds": [0], "train_cases": [1, 4]})  # fmt: skip
+    by = {(r.strategy, r.n_train): r for r in plan.runs if r.kind == "finetune"}
+    assert by[("finetune", 1)].steps == 6 and by[("finetune", 4)].steps == 12
+    pre = by[("finetune", 4)].total_steps - by[("finetune", 4)].steps
+    assert by[("scratch_matched", 4)].steps == 12 + pre and by[("scratch_matched", 1)].steps == 6 + pre
+    assert by[("scratch_converged", 4)].steps == 2 * (12 + pre)
+    with pytest.raises(SpecError, match="label\\(s\\) used twice"):
+        load_spec(write_spec(tmp_path, synthetic_root, strategies=[*strategies, "finetune"]))
+    with pytest.raises(SpecError, match="budget.finetune_x"):
+        load_spec(write_spec(tmp_path, synthetic_root, budget={**budget, "finetune_x": {}}))
+
+
 def test_leaderboard_and_figure_per_label_budget(tmp_path):
     import numpy as np
 

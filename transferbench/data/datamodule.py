@@ -14,6 +14,7 @@ from transferbench.data import nnunet
 from transferbench.data.cache import LoadCached, PreprocessedCache, default_cache_dir
 from transferbench.data.fingerprint import dataset_fingerprint
 from transferbench.data.io import inspect_pair_once
+from transferbench.data.options import check_training_options
 from transferbench.data.sampling import EpochSampler
 from transferbench.data.slices import SliceDataset, multiscale_sizes, slice_dataloader
 from transferbench.data.sources import Case, Source, create_source
@@ -131,7 +132,7 @@ class CTSegDataModule(pl.LightningDataModule):
             )
         if self._val_source is not None:  # read like the others, counted in no training or test set
             self.sources.setdefault(self._val_source.name, self._val_source)
-        self._check_training_data()
+        check_training_options(self.hparams, self.sources, self.extra_sources)
         self.slice_sizes = multiscale_sizes(patch_size, scales) if len(patch_size) == 2 else None
         self.pooled_classes = label_merge == "per_source" and len(names) > 1
         self.cases: dict[str, list[Case]] = {}
@@ -141,27 +142,6 @@ class CTSegDataModule(pl.LightningDataModule):
         self._inference_transform = None
         self._spacing: tuple[float, float, float] | None = None
         self._intensity: dict[str, float] | None = None
-
-    def _check_training_data(self) -> None:
-        """What the training data options must satisfy together (one clear error each)."""
-        hp = self.hparams
-        if hp.train_on != "target" and not self.extra_sources:
-            raise DataError(f"data.train_on={hp.train_on!r} needs data.train_sources")
-        if hp.source_fraction is not None and (hp.train_on != "both" or not 0.0 < hp.source_fraction < 1.0):
-            raise DataError("data.source_fraction must lie in (0, 1) and needs data.train_on='both'")
-        if len(self.sources) > 1:
-            binary = [s.name for s in self.sources.values() if s.num_classes != 2]
-            if binary:
-                raise DataError(f"pooling sources needs one lesion class each; {binary} have more")
-        if len(hp.patch_size) == 3 and (hp.pos_fraction is None or tuple(hp.scales) != (1.0,)):
-            raise DataError("3D patches need a data.pos_fraction and take no data.scales (2D slices only)")
-        if hp.pipeline == "nnunet" and len(hp.patch_size) != 3:
-            raise DataError("data.pipeline nnunet is nnU-Net's 3D pipeline: give a 3D data.patch_size")
-        if hp.iterations_per_epoch % len(hp.scales):
-            raise DataError(
-                f"data.iterations_per_epoch {hp.iterations_per_epoch} must be a multiple of the "
-                f"{len(hp.scales)} data.scales (one optimiser step per scale and batch)"
-            )
 
     @property
     def num_classes(self) -> int:

@@ -172,10 +172,11 @@ def costs(plan: Plan, threads: int, recalibrate: bool = False, stream=None) -> d
             if stream is not None:
                 print(f"calibrating {run.model} ({shape.patch}, {shape.batch} per step) on this machine ...",
                       file=stream, flush=True)  # fmt: skip
-            machine[key] = {
-                **calibrate(shape, _volume(run, shape), threads),
-                "measured": time.strftime("%Y-%m-%d"),
-            }
+            try:
+                measured = calibrate(shape, _volume(run, shape), threads)
+            except Exception as err:  # noqa: BLE001 - a run that cannot train: the run itself reports it
+                raise NotEstimated(f"{run.model} {shape.patch} does not train ({err})") from err
+            machine[key] = {**measured, "measured": time.strftime("%Y-%m-%d")}
             changed = True
         out[run.id] = machine[key]
     if changed:
@@ -214,11 +215,21 @@ def on_cpu(plan: Plan) -> bool:
     )
 
 
+class NotEstimated(Exception):
+    """A run's shape could not be timed (its configuration fails): the sweep goes on without an estimate."""
+
+
 def estimate(plan: Plan, threads: int, recalibrate: bool = False, stream=None) -> dict[str, float] | None:
-    """Per run id: estimated seconds of the run on this machine; None for a plan with runs on a GPU."""
+    """Per run id: estimated seconds of the run on this machine; None for a plan with runs on a GPU or a
+    shape that does not train (said on ``stream``; the run itself then fails and is recorded)."""
     if not on_cpu(plan):
         return None
-    per_cost = costs(plan, threads, recalibrate, stream)
+    try:
+        per_cost = costs(plan, threads, recalibrate, stream)
+    except NotEstimated as err:
+        if stream is not None:
+            print(f"time not estimated: {err}", file=stream, flush=True)
+        return None
     return {run.id: run_seconds(run, per_cost[run.id]) for run in plan.runs}
 
 
@@ -226,8 +237,8 @@ def describe(plan: Plan, seconds: dict[str, float] | None, jobs: int, threads: i
     """The dry run's time line: total steps, measured costs, estimated wall time with ``jobs`` workers."""
     if seconds is None:
         steps = sum(r.steps for r in plan.runs)
-        return (f"estimated time: not measured ({steps} optimiser steps, trained on a GPU; the calibration "
-                "times CPU runs only)")  # fmt: skip
+        why = "see above" if on_cpu(plan) else "trained on a GPU; the calibration times CPU runs only"
+        return f"estimated time: not measured ({steps} optimiser steps, {why})"
     per_cost = costs(plan, threads)
     steps = sum(r.steps for r in plan.runs)
     parts = sorted(

@@ -259,7 +259,9 @@ class Planner:
                     **({"train_cases": n, "subset_seed": seed} if n < full else {}),
                 }
                 settings = {"data": data, "test_after_fit": True, "save_predictions": spec.save_predictions}
-                settings = deep_merge(settings, budget or {})
+                settings = deep_merge(
+                    deep_merge(settings, spec.budget.get(f"finetune_n{n}", {})), budget or {}
+                )
                 config = self._config(
                     model, self._seed(seed, entry.label, key), "finetune", strategy, settings
                 )
@@ -292,9 +294,6 @@ class Planner:
         """The compute controls of one model and seed, at every label budget of the sweep: plain,
         step-matched and converged scratch."""
         wanted = self.spec.baselines
-        probe = self._config(model, seed, "finetune", {"name": "scratch"}, {})
-        plain = probe.optimiser_steps
-        per_epoch = plain // int(probe.resolved["trainer"].get("max_epochs") or 1000)
         mine = [
             r
             for r in self.runs.values()
@@ -302,6 +301,11 @@ class Planner:
         ]
         for n in sorted({r.n_train for r in mine}):
             only = [n] if n is not None else None
+            # the label budget's own target budget (``budget.finetune_n<k>``) sets steps and epoch length
+            budget = self.spec.budget.get(f"finetune_n{n}", {})
+            probe = self._config(model, seed, "finetune", {"name": "scratch"}, budget)
+            plain = probe.optimiser_steps
+            per_epoch = plain // int(probe.resolved["trainer"].get("max_epochs") or 1000)
             if SCRATCH in wanted:
                 self._target_runs(
                     model, seed, StrategyEntry(SCRATCH, {"name": "scratch"}, train_cases=only), None

@@ -181,6 +181,13 @@ def leaderboard_markdown(
     for name, other in (extra or {}).items():
         lines += ["", f"## Extra test set: {name}", "", "The same models, every case of the set.", ""]
         lines.append(to_markdown(other[[c for c in cols if c in other.columns and c != "reference"]]))
+    lines += _flagged_sections(runs)
+    return "\n".join(lines)
+
+
+def _flagged_sections(runs: pd.DataFrame) -> list[str]:
+    """Collapsed, unconverged and unfinished runs, each listed with why it is left out."""
+    lines: list[str] = []
     flagged = runs[collapsed_mask(runs)] if len(runs) else runs
     if len(flagged):
         lines += ["", f"## Collapsed runs ({len(flagged)})", "", "Empty or near-empty predictions (< 10% of the "
@@ -197,4 +204,4 @@ def leaderboard_markdown(
     if len(bad):
         lines += ["", f"**Incomplete: {len(bad)} of {len(runs)} runs did not finish.**", ""]
         lines.append(to_markdown(bad[["id", "status", "error"]]))
-    return "\n".join(lines)
+    return lines

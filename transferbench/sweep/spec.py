@@ -23,7 +23,7 @@ from transferbench.errors import SpecError, TransferbenchError
 from transferbench.models.registry import network_class
 from transferbench.strategies import create_strategy, strategy_class
 from transferbench.strategies.imagenet import IMAGENET_HELP
-from transferbench.sweeps import find_sweep, packaged_sweeps
+from transferbench.sweeps import resolve_sweep_path
 
 TOP_KEYS = {
     "name", "description", "base_config", "data_root", "prepare_synthetic", "target", "models", "sources",
@@ -142,8 +142,9 @@ def _strategies(
     if not isinstance(items, list) or not items:
         raise _fail(where, "strategies", "needs a non-empty list")
     entries = [_strategy_entry(item, f"strategies[{i}]", where) for i, item in enumerate(items)]
-    labels = [e.label for e in entries]
-    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    # one label may come back at other label budgets (say, fewer sources where more volumes are labelled)
+    cells = [(e.label, n) for e in entries for n in (e.train_cases or [None])]
+    dupes = sorted({lab for lab, n in cells if cells.count((lab, n)) > 1 or (n and (lab, None) in cells)})
     if dupes:
         raise _fail(where, "strategies", f"label(s) used twice: {dupes}; give variants a `label`")
     for i, e in enumerate(entries):
@@ -283,13 +284,18 @@ def _checked_keys(raw: dict, where: str) -> dict:
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise _fail(where, "seeds", "needs a non-empty list of integers")
     for section, what, allowed in (
-        ("budget", "phase", ("pretrain", "finetune")),
+        ("budget", "phase", ("pretrain", "finetune", "finetune_n<labelled volumes>")),
         ("launcher", "key", sorted(LAUNCHER_KEYS)),
     ):
-        extra = sorted(set(raw.get(section) or {}) - set(allowed))
+        extra = sorted(k for k in set(raw.get(section) or {}) - set(allowed) if not _per_budget(section, k))
         if extra:
             raise _fail(where, f"{section}.{extra[0]}", f"unknown {what}; allowed: {', '.join(allowed)}")
     return raw
+
+
+def _per_budget(section: str, key: Any) -> bool:
+    """``budget.finetune_n4``: the target budget at one label budget (more volumes plateau later)."""
+    return section == "budget" and re.fullmatch(r"finetune_n[1-9][0-9]*", str(key)) is not None
 
 
 def _baselines(raw: dict, where: str) -> tuple[list[str], float]:
@@ -372,7 +378,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     return SweepSpec(
         name=str(raw["name"]), path=where, data_root=data_root, target=target, folds=folds, models=models,
         sources=sources, source_sets=source_sets, strategies=strategies, seeds=[int(s) for s in raw["seeds"]],
-        budget={k: dict(budget.get(k) or {}) for k in ("pretrain", "finetune")},
+        budget={k: dict(budget.get(k) or {}) for k in {"pretrain", "finetune", *budget}},
         overrides=dict(raw.get("overrides") or {}),
         results_dir=str(raw.get("results_dir", f"results/{raw['name']}")),
         prepare_synthetic=bool(raw.get("prepare_synthetic", False)),
@@ -391,12 +397,3 @@ def _has_cases(source: str, root: str) -> bool:
         return False
     src = create_source(source)
     return bool(src.case_ids(src.locate(root)))
-
-
-def resolve_sweep_path(path: str | Path) -> Path:
-    found = find_sweep(path)
-    if found is None:
-        raise SpecError(
-            f"{path}: no such sweep file (packaged sweeps: {', '.join(sorted(packaged_sweeps()))})"
-        )
-    return found
