@@ -84,3 +84,51 @@ def test_key_map_order_and_collisions():
     assert notes == ["swinViT. -> encoder. (1 keys)", "model. -> (nothing) (1 keys)"]
     with pytest.raises(TransferError, match="two checkpoint keys become 'a'"):
         normalise_keys({"module.a": t, "a": t})
+
+
+def test_an_nnssl_style_checkpoint_loads_where_the_architecture_matches(tmp_path):
+    """nnU-Net v2 / nnssl checkpoints keep the weights under ``network_weights`` beside plain metadata; a
+    self-supervised encoder of our own U-Net saved that way (the adaptation plan's ``key_to_encoder``
+    ``encoder.stages``) loads into `encoder` as it is."""
+    source = UNet3D("tiny", out_channels=1)  # one restored channel, as a masked-image-modelling run has
+    state = source.state_dict()
+    plan = {
+        "key_to_encoder": "encoder.stages",
+        "key_to_stem": "encoder.stages.0",
+        "trainer_name": "BaseMAETrainer",
+    }
+    torch.save({"network_weights": state, "nnssl_adaptation_plan": plan}, tmp_path / "checkpoint_final.pth")
+    net = UNet3D("tiny")
+    strategy = create_strategy(
+        {
+            "name": "encoder",
+            "sources": ["msd_lung_tumor"],
+            "pretrained": str(tmp_path / "checkpoint_final.pth"),
+        }
+    )
+    (report,) = strategy.initialise(net)
+    assert report.loaded and not report.missing
+    assert _same(net.state_dict(), state, "encoder.")
+
+
+def test_models_genesis_unet_is_another_network_and_is_refused_with_the_keys(tmp_path):
+    """Models Genesis' own 3D U-Net (BatchNorm, max pooling, two convolutions per level) renamed with
+    `key_map` still does not fit our blocks: `encoder` stops before training and lists what differs."""
+    genesis = {}
+    for level, (cin, cout) in enumerate([(1, 32), (32, 64), (64, 128)]):
+        name = f"down_tr{64 * 2**level}.ops"
+        for j, (a, b) in enumerate([(cin, cout), (cout, 2 * cout)]):
+            genesis[f"{name}.{j}.conv1.weight"] = torch.zeros(b, a, 3, 3, 3)
+            genesis[f"{name}.{j}.conv1.bias"] = torch.zeros(b)
+            for k in ("weight", "bias", "running_mean", "running_var"):
+                genesis[f"{name}.{j}.bn1.{k}"] = torch.zeros(b)
+    torch.save(
+        {"state_dict": {f"module.{k}": v for k, v in genesis.items()}}, tmp_path / "Genesis_Chest_CT.pt"
+    )
+    key_map = {f"down_tr{64 * 2**i}.ops.": f"encoder.stages.{i}." for i in range(3)}
+    strategy = create_strategy(
+        {"name": "encoder", "sources": ["msd_lung_tumor"], "pretrained": str(tmp_path / "Genesis_Chest_CT.pt"),
+         "key_map": key_map}
+    )  # fmt: skip
+    with pytest.raises(TransferError, match="encoder.stages.0.conv1.conv.weight"):
+        strategy.initialise(UNet3D("tiny"))

@@ -36,7 +36,9 @@ def default_cache_dir(root: str | Path) -> Path:
         return Path.home() / ".cache" / "transferbench"
 
 
-def _file_id(path: Path) -> list:
+def _file_id(path: Path | None) -> list:
+    if path is None:  # an unlabelled image
+        return []
     st = path.stat()
     return [str(path.resolve()), st.st_size, st.st_mtime_ns]
 
@@ -49,6 +51,7 @@ class PreprocessedCache:
         signature = json.dumps({"spacing": self.target_spacing, "version": PREPROCESS_VERSION})
         self.dir = Path(cache_dir) / "preprocessed" / hashlib.sha1(signature.encode()).hexdigest()[:12]
         self.transform = preprocess_transforms(self.target_spacing)
+        self.image_transform = preprocess_transforms(self.target_spacing, keys=("image",))
 
     def path_for(self, case: Case) -> Path:
         key = json.dumps([case.source, case.case_id, _file_id(case.image), _file_id(case.label)])
@@ -68,10 +71,15 @@ class PreprocessedCache:
 
     def _write(self, case: Case, label_values: set[int], path: Path) -> None:
         summary = check_pair(case.image, case.label, label_values)
-        d = self.transform({"image": str(case.image), "label": str(case.label)})
+        if case.label is None:  # an unlabelled image: an empty label keeps every cached item alike
+            d = self.image_transform({"image": str(case.image)})
+            d["label"] = torch.zeros_like(d["image"].as_tensor())
+        else:
+            d = self.transform({"image": str(case.image), "label": str(case.label)})
+        label = d["label"].as_tensor() if hasattr(d["label"], "as_tensor") else d["label"]
         item = {
             "image": d["image"].as_tensor().contiguous(),
-            "label": d["label"].as_tensor().round().to(torch.uint8).contiguous(),
+            "label": label.round().to(torch.uint8).contiguous(),
             "case_id": case.case_id,
             "source": case.source,
             "spacing": torch.tensor(self.target_spacing),
@@ -90,15 +98,18 @@ def load_cached(path: str | Path) -> dict:
 class LoadCached:
     """Transform: a reference ``{"cached": path, "label_shift": k, ...}`` to the case's tensors, read from
     the cache when an item is drawn, so a DataModule holds paths, not volumes (memory stays flat in the
-    number of cases). ``intensity`` applies the ``nnunet`` pipeline's CT normalisation on the way."""
+    number of cases). ``intensity`` applies the ``nnunet`` pipeline's CT normalisation on the way;
+    ``images_only`` empties every label (self-supervised pretraining never reads one)."""
 
-    def __init__(self, intensity: dict | None = None) -> None:
-        self.intensity = intensity
+    def __init__(self, intensity: dict | None = None, images_only: bool = False) -> None:
+        self.intensity, self.images_only = intensity, images_only
 
     def __call__(self, ref: dict) -> dict:
         item = load_cached(ref["cached"])
         shift = ref.get("label_shift", 0)
-        if shift:
+        if self.images_only:
+            item["label"] = torch.zeros_like(item["label"])
+        elif shift:
             item["label"] = item["label"] * (1 + shift)
         if self.intensity:
             from transferbench.data.nnunet import ct_normalise

@@ -74,6 +74,7 @@ class CTSegDataModule(pl.LightningDataModule):
             ``nnunet`` (nnU-Net v2's CT normalisation from the training set's fingerprint and its augmentation,
             ``data.nnunet``; 3D patches only). Each training phase normalises with the fingerprint of its own
             training cases; the properties travel in the checkpoint (``state_dict``).
+        images_only: read no label (self-supervised pretraining): uniform random patches, empty labels.
         prepare_synthetic: generate the synthetic benchmark into ``root`` if it is not there yet.
     """
 
@@ -105,6 +106,7 @@ class CTSegDataModule(pl.LightningDataModule):
         prepare_synthetic: bool = False,
         synthetic_seed: int = 0,
         pipeline: Literal["default", "nnunet"] = "default",
+        images_only: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -263,7 +265,8 @@ class CTSegDataModule(pl.LightningDataModule):
             self._train_weights = self.sampling_weights(self.cases["train"])
         if stage in (None, "fit", "validate"):  # whole volumes as the network sees them, read when drawn
             self._val = Dataset(
-                self._load_all(cache, self.cases["val"]), transform=LoadCached(self.intensity)
+                self._load_all(cache, self.cases["val"]),
+                transform=LoadCached(self.intensity, self.hparams.images_only),
             )
 
     @property
@@ -323,11 +326,11 @@ class CTSegDataModule(pl.LightningDataModule):
         hp = self.hparams
         if len(hp.patch_size) == 2:
             return self._slice_dataloader()
-        args = (hp.patch_size, hp.samples_per_volume, hp.pos_fraction)
+        args = (hp.patch_size, hp.samples_per_volume, 0.0 if hp.images_only else hp.pos_fraction)
         props = self.intensity
         transform = nnunet.nnunet_train_transforms(*args, props) if props else train_patch_transforms(*args)
         # read from the cache first; one flat Compose, so the random transforms draw the seeds they always did
-        transform.transforms = (LoadCached(), *transform.transforms)
+        transform.transforms = (LoadCached(images_only=hp.images_only), *transform.transforms)
         ds = Dataset(self._train, transform=transform)
         sampler = self.train_sampler(ds)
         return DataLoader(

@@ -35,13 +35,15 @@ def read_array(path: str | Path, img: nib.Nifti1Image | None = None) -> np.ndarr
 
 
 def inspect_pair_once(
-    image_path: str | Path, label_path: str | Path, label_values: set[int], deep: bool = True
+    image_path: str | Path, label_path: str | Path | None, label_values: set[int], deep: bool = True
 ) -> tuple[dict, list[tuple[Path, str]]]:
     """``inspect_pair``, remembered per file identity (path, size, modification time) within a process, so a
     run that checks its test cases before training, and a sweep worker running many runs on the same
     files, read each file once."""
 
-    def identity(p: str | Path) -> tuple:
+    def identity(p: str | Path | None) -> tuple:
+        if p is None:
+            return None, None, None
         try:
             st = Path(p).stat()
             return str(p), st.st_size, st.st_mtime_ns
@@ -58,7 +60,7 @@ def _inspect_cached(image: tuple, label: tuple, label_values: frozenset, deep: b
 
 def inspect_pair(
     image_path: str | Path,
-    label_path: str | Path,
+    label_path: str | Path | None,
     label_values: set[int],
     deep: bool = True,
     atol_mm: float = 1e-3,
@@ -67,8 +69,10 @@ def inspect_pair(
 
     Headers: both readable, same shape and affine (within ``atol_mm``). With ``deep`` also the voxels:
     complete (not truncated), finite, intensities stored as HU or 0..255, label values in ``label_values``.
+    Without a label (an unlabelled source's image) only the image is checked.
     """
-    image_path, label_path = Path(image_path), Path(label_path)
+    image_path = Path(image_path)
+    label_path = Path(label_path) if label_path is not None else None
     summary: dict = {}
     problems: list[tuple[Path, str]] = []
 
@@ -80,7 +84,7 @@ def inspect_pair(
             return None
 
     img = attempt(image_path, lambda: load_nifti(image_path))
-    lab = attempt(label_path, lambda: load_nifti(label_path))
+    lab = attempt(label_path, lambda: load_nifti(label_path)) if label_path is not None else None
     if img is not None:
         summary["shape"] = tuple(int(v) for v in img.shape[:3])
         summary["spacing"] = tuple(float(v) for v in img.header.get_zooms()[:3])
@@ -150,7 +154,7 @@ def _image_problems(image: np.ndarray, name: str, summary: dict) -> list[str]:
 
 def check_pair(
     image_path: str | Path,
-    label_path: str | Path,
+    label_path: str | Path | None,
     label_values: set[int],
     atol_mm: float = 1e-3,
 ) -> dict:

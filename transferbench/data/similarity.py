@@ -144,7 +144,7 @@ def measure(
     root: str | Path, target: str = "covid19_ct_seg", sources: list[str] | None = None
 ) -> pd.DataFrame:
     """The similarity table of every registered source found under ``root`` (or ``sources``)."""
-    from transferbench.data.sources import create_source, list_sources
+    from transferbench.data.sources import create_source, list_sources, source_class
 
     def pairs(name: str) -> list[tuple[Path, Path]]:
         src = create_source(name, **({"label_mode": "infection"} if name == target else {}))
@@ -154,7 +154,15 @@ def measure(
             return []
 
     not_sources = (target, "synthetic_heldout")  # the held-out validation cases are the target's own domain
-    names = sources if sources is not None else [n for n in list_sources() if n not in not_sources]
+    names = (
+        sources
+        if sources is not None
+        else [
+            n
+            for n in list_sources()
+            if n not in not_sources and source_class(n).labelled  # pools have no lesions
+        ]
+    )
     found = {n: p for n in [target, *names] if (p := pairs(n))}
     if target not in found:
         raise DataError(f"{root}: no {target} cases to compare the sources with")

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import comb
 
+PRETEXTS: tuple[str, ...] = ("genesis", "mae")  # the self-supervised tasks (``model.pretext``)
 GENESIS_CUBE = 64 * 64 * 32  # the authors' sub-volume, for the shuffling density
 GENESIS_BLOCKS = 10_000
 

@@ -2,7 +2,8 @@
 
 ``prepare_synthetic(out)`` writes a COVID-19-CT-Seg look-alike with the 20 real case ids (radiopaedia cases
 stored as 0..255 after a -1250..250 HU window, like the real ones; coronacases in raw HU), ``N_HELDOUT``
-held-out cases of the same process for validation (``sources.heldout``), four source
+held-out cases of the same process for validation (``sources.heldout``), an unlabelled pool of ``N_UNLABELLED``
+more for self-supervised pretraining (``sources.unlabelled``), four source
 datasets in the MSD, StructSeg, NSCLC and LIDC-export layouts, and three control sources with a known
 expected effect (:mod:`transferbench.data.sources.controls`: positive, negative and anatomy control, one set
 of images with three label sets). The result is deterministic in ``seed`` and
@@ -30,12 +31,17 @@ from transferbench.errors import DataError
 from transferbench.files import atomic_write_text
 
 # 2: effusion in the pleural space (displaces the lung); 3: + unlabelled NSCLC tumour; 4: per-case anatomy
-# (phantom.Body) and the three control sources; 5: held-out target-domain validation cases
-GENERATOR_VERSION = 5
+# (phantom.Body) and the three control sources; 5: held-out target-domain validation cases; 6: the unlabelled
+# pool (every earlier case unchanged: each is drawn from its own seed)
+GENERATOR_VERSION = 6
 # Held-out COVID-like validation cases (half coronacases-, half radiopaedia-like): enough that a validation
 # Dice averages over both scanners and several lesion loads, few enough that validating every few hundred
 # steps costs a few per cent of a run (one sliding-window pass each).
 N_HELDOUT = 4
+# The unlabelled COVID-like pool for self-supervised pretraining: more volumes than any labelled source (16),
+# as images outnumber annotations in practice, and few enough to generate in seconds and to visit every
+# volume many times in a CPU pretraining of a few hundred steps.
+N_UNLABELLED = 24
 MANIFEST = "synthetic_manifest.json"
 
 
@@ -120,25 +126,32 @@ def heldout_case_ids(n: int = N_HELDOUT) -> list[str]:
     return [f"heldout_{i:03d}" for i in range(1, n + 1)]
 
 
-def _write_heldout(case_id: str, seed: int, out: str) -> str:
-    """One held-out case: the target's lesion process and one of its two scanners (alternating), stored in HU."""
+def unlabelled_case_ids(n: int = N_UNLABELLED) -> list[str]:
+    """Ids of the unlabelled pool: outside the benchmark's 20 ids by construction."""
+    return [f"unlabelled_{i:03d}" for i in range(1, n + 1)]
+
+
+def _write_target_like(kind: str, case_id: str, seed: int, out: str) -> str:
+    """One held-out (``heldout``) or pool (``unlabelled``) case: the target's lesion process and one of its
+    two scanners (alternating), stored in HU; the pool gets no label file."""
     domain = DOMAINS["coronacases" if int(case_id[-3:]) % 2 else "radiopaedia"]
-    ph = make_phantom(domain.lesion, domain.scanner, _case_seed(seed, "heldout", case_id))
-    source = create_source("synthetic_heldout")
+    ph = make_phantom(domain.lesion, domain.scanner, _case_seed(seed, kind, case_id))
+    source = create_source(f"synthetic_{kind}")
     image_path, label_path = source.case_paths(Path(out) / source.dirname, case_id)
     image = np.round(ph.image).astype(np.int16)
     arr, affine = _oriented(image, ph.spacing, ph.origin, "LPS")
     save_nifti(image_path, arr, affine)
-    save_nifti(label_path, _oriented(ph.lesion, ph.spacing, ph.origin, "LPS")[0], affine)
-    return f"heldout/{case_id}"
+    if label_path is not None:
+        save_nifti(label_path, _oriented(ph.lesion, ph.spacing, ph.origin, "LPS")[0], affine)
+    return f"{kind}/{case_id}"
 
 
 def _write_case(job: tuple[str, str, int, str]) -> str:
     domain_name, case_id, seed, out = job
     if domain_name == "controls":
         return _write_controls(case_id, seed, out)
-    if domain_name == "heldout":
-        return _write_heldout(case_id, seed, out)
+    if domain_name in ("heldout", "unlabelled"):
+        return _write_target_like(domain_name, case_id, seed, out)
     domain = DOMAINS[domain_name]
     ph = make_phantom(domain.lesion, domain.scanner, _case_seed(seed, domain_name, case_id))
     source = create_source(domain.source)
@@ -254,6 +267,8 @@ def prepare_synthetic(
     jobs += [("controls", c, seed, str(out)) for c in control_ids]
     heldout_ids = heldout_case_ids()
     jobs += [("heldout", c, seed, str(out)) for c in heldout_ids]
+    pool_ids = unlabelled_case_ids()
+    jobs += [("unlabelled", c, seed, str(out)) for c in pool_ids]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for i, done in enumerate(pool.map(_write_case, jobs, chunksize=2), 1):
@@ -269,6 +284,7 @@ def prepare_synthetic(
             "covid19_ct_seg": covid_ids,
             **{DOMAINS[d].source: ids[d] for d in every},
             "synthetic_heldout": heldout_ids,
+            "synthetic_unlabelled": pool_ids,
         },
         "source_splits": {DOMAINS[d].source: source_split(DOMAINS[d].source, ids[d]) for d in every},
     }

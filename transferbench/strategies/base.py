@@ -30,7 +30,8 @@ from typing import Any, ClassVar, Literal
 import yaml
 from torch import nn
 
-from transferbench.data.sources import list_sources
+from transferbench.data.sources import list_sources, source_class
+from transferbench.data.ssl_transforms import PRETEXTS
 from transferbench.errors import StrategyError
 from transferbench.registry import Registry
 from transferbench.strategies.transfer import KeyReport, read_state_dict, transfer_weights
@@ -41,7 +42,8 @@ class PretrainNeed:
     """One pretrained model a strategy needs: an ordinary ``fit`` on ``sources`` (pooled when several).
 
     ``chain`` lists earlier stages the pretraining itself starts from (e.g. ``("imagenet",)`` before
-    ``lidc_idri``); ``labels`` is ``merged`` (one lesion class) or ``per_source`` (one class per source).
+    ``lidc_idri``); ``labels`` is ``merged`` (one lesion class) or ``per_source`` (one class per source);
+    ``pretext`` (``genesis`` / ``mae``) makes it self-supervised on the sources' images, labels unread.
     ``model`` and ``seed`` are those of the run that needs it: the planner shares one pretraining between
     every run with the same need.
     """
@@ -51,14 +53,20 @@ class PretrainNeed:
     chain: tuple[str, ...] = ()
     model: str | None = None
     seed: int | None = None
+    pretext: str | None = None
 
     def data_args(self) -> dict[str, Any]:
         """The DataModule arguments of the pretraining fit."""
         dataset: str | list[str] = self.sources[0] if len(self.sources) == 1 else list(self.sources)
-        return {"dataset": dataset, "label_merge": self.labels}
+        return {
+            "dataset": dataset,
+            "label_merge": self.labels,
+            **({"images_only": True} if self.pretext else {}),
+        }
 
     def describe(self) -> str:
         stages = " -> ".join([*self.chain, "+".join(self.sources)])
+        stages += f" (self-supervised: {self.pretext})" if self.pretext else ""
         extra = f", {self.labels} labels" if len(self.sources) > 1 else ""
         who = f"{self.model} " if self.model else ""
         seed = f", seed {self.seed}" if self.seed is not None else ""
@@ -83,6 +91,8 @@ class Strategy:
         chain: earlier pretraining stages of the source model (e.g. ``[imagenet]``).
         key_map: prefix renames applied to checkpoint keys before matching (``{"swinViT.": "encoder."}``),
             for weights saved by other tools; ``module.`` / ``_orig_mod.`` prefixes are always stripped.
+        pretext: pretrain self-supervised on the sources' images (``genesis``: Models Genesis restoration,
+            ``mae``: masked image modelling; ``training.pretext``) instead of on their labels.
     """
 
     name: ClassVar[str] = ""
@@ -93,6 +103,7 @@ class Strategy:
     pretrained: str | list[str] | None = None
     chain: list[str] = field(default_factory=list)
     key_map: dict[str, str] | None = None
+    pretext: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.sources, str):
@@ -112,6 +123,7 @@ class Strategy:
             )
         if len(set(self.sources)) != n:
             raise StrategyError(f"strategy {self.name!r}: a source is listed twice: {self.sources}")
+        self._check_pretext()
         self.check_labels()
         if self.pretrained is not None:
             self.checkpoints()
@@ -156,6 +168,20 @@ class Strategy:
         return [{"params": [p for p in net.parameters() if p.requires_grad], "lr_scale": 1.0}]
 
     # --------------------------------------------------------------- helpers
+    def _check_pretext(self) -> None:
+        """A pretext needs sources to pretrain on; an unlabelled source needs a pretext."""
+        if self.pretext is not None and (self.pretext not in PRETEXTS or self.max_sources == 0):
+            raise StrategyError(
+                f"strategy {self.name!r}: pretext {self.pretext!r}: give one of {list(PRETEXTS)} to a strategy "
+                "that pretrains on sources"
+            )
+        bare = [s for s in self.sources if not source_class(s).labelled]
+        if bare and self.pretext is None:
+            raise StrategyError(
+                f"strategy {self.name!r}: source(s) {bare} have no labels; pretrain on them self-supervised "
+                f"(strategy.pretext: one of {list(PRETEXTS)})"
+            )
+
     def check_labels(self) -> None:
         """For strategies with a ``labels`` field: how a multi-source pretraining pools its labels."""
         labels = getattr(self, "labels", "merged")
@@ -167,7 +193,7 @@ class Strategy:
     def source_need(self, model: str | None, seed: int | None) -> PretrainNeed:
         """The usual need: one model pretrained on this strategy's sources (pooled if several)."""
         labels = getattr(self, "labels", "merged")
-        return PretrainNeed(tuple(self.sources), labels, tuple(self.chain), model, seed)
+        return PretrainNeed(tuple(self.sources), labels, tuple(self.chain), model, seed, self.pretext)
 
     def load_parts(
         self,

@@ -55,7 +55,8 @@ def normalise_keys(
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Network weights from a Lightning checkpoint (``state_dict`` with ``net.`` keys) or a plain state dict.
+    """Network weights from a Lightning checkpoint (``state_dict`` with ``net.`` keys), an nnU-Net v2 / nnssl
+    checkpoint (``network_weights``) or a plain state dict.
 
     Loads with ``torch.load(weights_only=True)``: a checkpoint can carry tensors and plain containers only.
     """
@@ -71,6 +72,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise TransferError(
             f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})"
         ) from err
+    if isinstance(obj, dict) and isinstance(obj.get("network_weights"), dict):  # nnU-Net v2 / nnssl
+        obj = obj["network_weights"]
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         state = obj["state_dict"]
         if any(k.startswith(LIGHTNING_NET_PREFIX) for k in state):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from transferbench.data.check import DatasetReport, check_dataset
+from transferbench.data.leakage import check_no_test_cases
+from transferbench.data.sources import create_source
+from transferbench.data.splits import covid_fold
 from transferbench.errors import DataError
 from transferbench.sweep.spec import SweepSpec
 
@@ -20,7 +23,8 @@ def datasets_of(spec: SweepSpec) -> dict[str, tuple[str, str]]:
 
 
 def check_sweep_data(spec: SweepSpec) -> list[DatasetReport]:
-    """Headers of every case (layout, split cases present, shapes and affines agree); one error lists all."""
+    """Headers of every case (layout, split cases present, shapes and affines agree; one error lists all),
+    then that no pretraining source holds a test case."""
     reports, lines = [], []
     for key, (source, label_mode) in datasets_of(spec).items():
         report = check_dataset(source, spec.data_root, label_mode, deep=False)
@@ -32,4 +36,20 @@ def check_sweep_data(spec: SweepSpec) -> list[DatasetReport]:
             f"(`transferbench data check NAME --root {spec.data_root}` reports each dataset in full):\n"
             + "\n".join(lines)
         )
+    check_no_leakage(spec)
     return reports
+
+
+def check_no_leakage(spec: SweepSpec) -> None:
+    """No source a sweep pretrains on (labelled or a pool) holds a test case of any of its target folds."""
+    target = create_source(spec.target["dataset"], label_mode=spec.target.get("label_mode", "infection"))
+    cases = {c.case_id: c for c in target.find_cases(spec.data_root)}
+    test = [
+        cases[cid]
+        for fold in spec.folds
+        for cid in covid_fold(fold, spec.target["fold_scheme"])["test"]
+        if cid in cases
+    ]
+    for label, name in spec.sources.items():
+        pool = create_source(name).find_cases(spec.data_root)
+        check_no_test_cases(pool, test, f"{spec.path}: sources.{label} ({name})")

@@ -57,6 +57,7 @@ class Shape:
     roi: tuple[int, ...]
     sw_batch: int
     mirror: int  # test-time flips
+    pretext: str | None = None  # a self-supervised step also corrupts its batch
 
     @classmethod
     def of(cls, run: Run) -> Shape:
@@ -74,6 +75,7 @@ class Shape:
             roi=tuple(int(v) for v in model.get("roi_size") or patch),
             sw_batch=int(model.get("sw_batch_size") or 2),
             mirror=2 ** len(axes),
+            pretext=model.get("pretext"),
         )
 
     def key(self) -> str:
@@ -100,7 +102,9 @@ def calibrate(shape: Shape, volume: tuple[int, ...], threads: int) -> dict[str, 
     saved = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        module = SegmentationModule(_network(shape), roi_size=shape.roi, sw_batch_size=shape.sw_batch)
+        module = SegmentationModule(
+            _network(shape), roi_size=shape.roi, sw_batch_size=shape.sw_batch, pretext=shape.pretext
+        )
         opt = torch.optim.Adam(module.parameters(), 1e-3)
         gen = torch.Generator().manual_seed(0)
         image = torch.rand((shape.batch, 1, *shape.patch), generator=gen)
@@ -108,8 +112,11 @@ def calibrate(shape: Shape, volume: tuple[int, ...], threads: int) -> dict[str, 
         module.train()
 
         def step() -> None:
-            out = module.net(module.network_input(image))
-            loss = module.criterion(out if isinstance(out, (list, tuple)) else [out], label)
+            if module.pretext is not None:
+                loss = module.pretext.loss(module.net, image, 0)
+            else:
+                out = module.net(module.network_input(image))
+                loss = module.criterion(out if isinstance(out, (list, tuple)) else [out], label)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -159,7 +159,7 @@ class Planner:
 
     def pretraining(self, model: ModelEntry, need: PretrainNeed) -> str:
         """Id of the run that trains ``need`` (planned once, with its own chain before it)."""
-        key = (model.label, need.sources, need.labels, need.chain, need.seed)
+        key = (model.label, need.sources, need.labels, need.chain, need.seed, need.pretext)
         if key not in self._pretrain:
             self._pretrain[key] = self._plan_pretraining(model, need).id
         return self._pretrain[key]
@@ -181,11 +181,13 @@ class Planner:
                 strategy["chain"] = list(need.chain[:-1])
             strategy["pretrained"] = self.checkpoint(deps[0])
         settings: dict[str, Any] = {"data": need.data_args(), "test_after_fit": False}
-        per_source = need.labels == "per_source" and len(need.sources) > 1
+        per_source = need.labels == "per_source" and len(need.sources) > 1 and not need.pretext
         if per_source:
             settings["model"] = {"net": {"init_args": {"out_channels": 1 + len(need.sources)}}}
+        if need.pretext:  # one restored intensity channel, the U-Net's keys otherwise
+            settings["model"] = {"pretext": need.pretext, "net": {"init_args": {"out_channels": 1}}}
         label = "+".join(self.spec.source_label(s) for s in need.sources) + (
-            "_per_source" if per_source else ""
+            "_per_source" if per_source else f"_{need.pretext}" if need.pretext else ""
         )
         source = ">".join([*need.chain, label]) if need.chain else label
         config = self._config(model, need.seed or 0, "pretrain", strategy, settings)

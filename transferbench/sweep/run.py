@@ -77,7 +77,10 @@ def _plan_and_check(spec, stream, dry_run: bool):
     else:
         reports = check_sweep_data(spec)
         found = ", ".join(f"{r.source} {len(r.cases)}" for r in reports)
-        print(f"data: headers of every case checked, no problems ({found} cases)", file=stream)
+        print(
+            f"data: headers of every case checked, no problems, no test case in a pretraining source ({found} cases)",
+            file=stream,
+        )
     if dry_run:
         for run in plan.runs:
             deps = f" <- {', '.join(run.deps)}" if run.deps else ""

@@ -34,6 +34,8 @@ from transferbench.models.base import SegmentationNet
 from transferbench.strategies import KeyReport, create_strategy
 from transferbench.strategies.transfer import keep_frozen_eval
 from transferbench.training.losses import NormalisedDeepSupervisionLoss, deep_supervision_loss
+from transferbench.training.pretext import METRIC as PRETEXT_METRIC
+from transferbench.training.pretext import Kind, Pretext, restoration_checkpoint
 
 
 def count_parameters(module: nn.Module) -> tuple[int, int]:
@@ -98,7 +100,9 @@ class SegmentationModule(pl.LightningModule):
         nsd_tolerance_mm: float = 3.0,
         test_mirror_axes: tuple[int, ...] | None = None,
         strategy: dict | None = None,
+        pretext: Kind | None = None,
     ) -> None:
+        """``pretext``: train self-supervised (``genesis`` or ``mae``: ``training.pretext``), labels unread."""
         super().__init__()
         self.save_hyperparameters(ignore=["net", "strategy"])
         self.strategy = create_strategy(strategy)
@@ -123,6 +127,7 @@ class SegmentationModule(pl.LightningModule):
             shape = (1, len(mean)) + (1,) * self.spatial_dims
             self.register_buffer("_mean", torch.tensor(mean).view(shape), persistent=False)
             self.register_buffer("_std", torch.tensor(std).view(shape), persistent=False)
+        self.pretext = Pretext(pretext) if pretext else None
         self._val_dice: list[float] = []
         self._test_rows: list[dict] = []
         self.test_results: pd.DataFrame | None = None
@@ -133,7 +138,7 @@ class SegmentationModule(pl.LightningModule):
         dm = getattr(self.trainer, "datamodule", None)
         classes = getattr(dm, "num_classes", None)
         out = None if self.spatial_dims == 2 else getattr(self.net, "num_classes", None)
-        if classes is not None and out is not None and classes != out:
+        if classes is not None and out is not None and classes != out and self.pretext is None:
             raise ValueError(
                 f"the network predicts {out} classes but the dataset has {classes} (background included)"
             )
@@ -229,8 +234,11 @@ class SegmentationModule(pl.LightningModule):
         image, label = batch["image"], batch["label"]
         if self.spatial_dims == 2:  # slices at one of the data's scales (``data.slices``)
             image = self.network_input(image)
-        out = self.net(image)
-        loss = self.criterion(out if isinstance(out, (list, tuple)) else [out], label)
+        if self.pretext is not None:  # corruption drawn per (run seed, step): resumes draw the same
+            loss = self.pretext.loss(self.net, image, torch.initial_seed() % 2**31 + self.global_step)
+        else:
+            out = self.net(image)
+            loss = self.criterion(out if isinstance(out, (list, tuple)) else [out], label)
         self.log(
             "train/loss",
             loss,
@@ -242,6 +250,10 @@ class SegmentationModule(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
+        if self.pretext is not None:
+            roi = tuple(self.hparams.roi_size)
+            self._val_dice += [self.pretext.score(self.net, v[None], roi, batch_idx) for v in batch["image"]]
+            return
         pred = self.predict_logits(batch["image"]).argmax(1)
         label = batch["label"][:, 0]
         for p, g in zip(pred, label):
@@ -262,7 +274,8 @@ class SegmentationModule(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         scores = [d for d in self._gathered(self._val_dice) if not math.isnan(d)]
-        self.log("val/dice", float(np.mean(scores)) if scores else 0.0, prog_bar=True)
+        metric = PRETEXT_METRIC if self.pretext is not None else "val/dice"
+        self.log(metric, float(np.mean(scores)) if scores else 0.0, prog_bar=True)
         self._val_dice.clear()
 
     # ------------------------------------------------------------------ test
@@ -347,6 +360,12 @@ class SegmentationModule(pl.LightningModule):
             # HD95 is undefined when either mask is empty (metrics module): left out of its mean, counted
             summary[f"{prefix}/hd95_undefined"] = int(part["hd95_mm"].isna().sum())
         self.test_results, self.test_summary = df, summary
+
+    def configure_callbacks(self) -> list:
+        """A pretext run's checkpoint tracks the restoration score (there is no Dice to track)."""
+        if self.pretext is None or self._trainer is None:
+            return []
+        return [restoration_checkpoint(self.trainer.checkpoint_callback)]
 
     # ------------------------------------------------------------- optimiser
     def configure_optimizers(self):

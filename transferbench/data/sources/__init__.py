@@ -9,6 +9,7 @@ from transferbench.data.sources import (  # noqa: F401  (registration side effec
     msd_lung_tumor,
     nsclc_pleural_effusion,
     structseg_gtv,
+    unlabelled,
 )
 from transferbench.data.sources.base import (
     SOURCES,

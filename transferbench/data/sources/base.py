@@ -38,11 +38,12 @@ def create_source(name: str, **kwargs) -> Source:
 
 @dataclass(frozen=True)
 class Case:
-    """One image with its label file; ``case_id`` is the id used by the benchmark's split file."""
+    """One image with its label file (None for an unlabelled source's images); ``case_id`` is the id used
+    by the benchmark's split file."""
 
     case_id: str
     image: Path
-    label: Path
+    label: Path | None
     source: str
 
 
@@ -62,6 +63,7 @@ class Source:
     aliases: ClassVar[tuple[str, ...]] = ()
     label_values: ClassVar[set[int]] = {0, 1}
     accepted: ClassVar[tuple[str, ...]] = ()
+    labelled: ClassVar[bool] = True  # False: images only (a pool for self-supervised pretraining)
 
     def __init_subclass__(
         cls,
@@ -71,10 +73,11 @@ class Source:
         aliases: tuple[str, ...] = (),
         label_values: set[int] | None = None,
         accepted: tuple[str, ...] = (),
+        labelled: bool = True,
         **kwargs,
     ) -> None:
         super().__init_subclass__(**kwargs)
-        cls.name, cls.description, cls.dirname = name, description, dirname
+        cls.name, cls.description, cls.dirname, cls.labelled = name, description, dirname, labelled
         cls.aliases, cls.accepted = tuple(aliases), tuple(accepted)
         if label_values is not None:
             cls.label_values = set(label_values)
@@ -94,7 +97,8 @@ class Source:
                 return root / name
         return root
 
-    def case_paths(self, base: Path, case_id: str) -> tuple[Path, Path]:
+    def case_paths(self, base: Path, case_id: str) -> tuple[Path, Path | None]:
+        """(image, label) of a case; the label is None for an unlabelled source."""
         raise NotImplementedError
 
     def case_ids(self, base: Path) -> list[str]:
@@ -118,7 +122,7 @@ class Source:
                 path, _, msg = str(err).partition(": ")
                 problems.append((Path(path), msg))
                 continue
-            missing = [p for p in (image, label) if not p.is_file()]
+            missing = [p for p in (image, label) if p is not None and not p.is_file()]
             problems += [(p, f"missing file of case {cid} ({self.layout_help()})") for p in missing]
             if not missing:
                 cases.append(Case(cid, image, label, self.name))
