@@ -128,6 +128,8 @@ def test_mosmed_and_lidc_layouts(tmp_path):
     write_nifti(mm / "studies" / "CT-0" / "study_0001.nii.gz", np.full(SHAPE, -1000, np.int16))  # no mask
     report = check_dataset("mosmed", tmp_path)
     assert report.ok and [c["case_id"] for c in report.cases] == ["study_0255", "study_0256"]
+    pool = check_dataset("mosmed_unlabelled", tmp_path)  # the studies without a mask, images only
+    assert pool.ok and [(c["case_id"], c["label"]) for c in pool.cases] == [("study_0001", "None")]
     lidc = tmp_path / "LIDC-IDRI_nifti"
     _pair(lidc / "images" / "LIDC-IDRI-0001.nii.gz", lidc / "masks" / "LIDC-IDRI-0001.nii.gz")
     assert check_dataset("lidc_idri", tmp_path).ok
@@ -298,7 +300,9 @@ def test_covid_benchmark_sweep_plans_on_fixture_roots(benchmark_root):
     # 3D U-Net: 15 pretrainings + 420 target runs; nCoVSegNet: ImageNet -> LIDC and LIDC-only pretrainings
     # per seed (6) + 5 strategies x 5 folds x 3 seeds (75); per model: scratch_matched and scratch_converged
     # x 5 folds x 3 seeds (60)
-    assert "576 runs = 21 pretraining + 555 target runs (2 model(s) x 5 fold(s) x 3 seed(s))" in out.stderr
+    # + MAE on the effusion images (3 pretrainings, 15 target runs); the MosMed pool is absent: its rows go
+    assert "594 runs = 24 pretraining + 570 target runs (2 model(s) x 5 fold(s) x 3 seed(s))" in out.stderr
+    assert "optional source pool (mosmed_unlabelled) is not under" in out.stderr
     assert "ImageNet stages are skipped" in out.stderr  # $TRANSFERBENCH_IMAGENET unset
 
 

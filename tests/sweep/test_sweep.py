@@ -550,6 +550,31 @@ def test_a_label_budget_gets_its_own_target_steps_and_strategy_rows(synthetic_ro
         load_spec(write_spec(tmp_path, synthetic_root, budget={**budget, "finetune_x": {}}))
 
 
+def test_self_supervised_rows_get_their_pretraining_and_matched_scratch(synthetic_root, tmp_path):
+    sources = {"tumor": "msd_lung_tumor", "pool": "synthetic_unlabelled", "mosmed_pool": "mosmed_unlabelled"}
+    strategies = [
+        "finetune",
+        {"label": "finetune_mae", "name": "finetune", "pretext": "mae", "sources": ["pool", "tumor", "mosmed_pool"]},
+    ]  # fmt: skip
+    spec = load_spec(write_spec(tmp_path, synthetic_root, sources=sources, strategies=strategies,
+                                optional_sources=["mosmed_pool"], baselines=["scratch_matched"]))  # fmt: skip
+    assert "mosmed_pool" not in spec.sources and any("optional source mosmed_pool" in n for n in spec.notes)
+    plan = make_plan(spec)
+    by = {(r.strategy, r.source): r for r in plan.runs}
+    pre = by[("pretrain", "pool_mae")]
+    assert pre.config.resolved["model"]["pretext"] == "mae" and pre.config.resolved["data"]["images_only"]
+    assert pre.config.resolved["model"]["net"]["init_args"]["out_channels"] == 1
+    assert by[("pretrain", "tumor_mae")].id != by[("pretrain", "tumor")].id  # labels unread: another model
+    ssl = by[("finetune_mae", "pool")]
+    assert ssl.deps == [pre.id] and ssl.total_steps == ssl.steps + pre.steps
+    assert by[("scratch_matched", "-")].steps == ssl.total_steps  # compute-fair: one matched scratch
+    from transferbench.errors import StrategyError
+
+    bare = [{"name": "finetune", "sources": ["pool"]}]  # named explicitly without a pretext: refused
+    with pytest.raises(StrategyError, match="have no labels"):
+        plan_of(tmp_path, synthetic_root, sources=sources, strategies=bare, optional_sources=["mosmed_pool"])
+
+
 def test_leaderboard_and_figure_per_label_budget(tmp_path):
     import numpy as np
 

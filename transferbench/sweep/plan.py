@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transferbench.config import deep_merge
+from transferbench.data.sources import source_class
 from transferbench.data.splits import covid_fold
 from transferbench.data.synthetic import synthetic_params
 from transferbench.errors import SpecError
@@ -217,6 +218,8 @@ class Planner:
         if cls.max_sources == 0:
             return [None]
         keys = entry.sources if entry.sources is not None else [*self.spec.sources, *self.spec.source_sets]
+        if entry.sources is None and not entry.config.get("pretext"):  # all sources: the labelled ones
+            keys = [k for k in keys if all(source_class(s).labelled for s in self.spec.source_members(k))]
         fits = [
             key
             for key in keys

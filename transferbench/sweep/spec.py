@@ -17,19 +17,20 @@ import yaml
 
 from transferbench.config import deep_merge, read_yaml
 from transferbench.configs import find_config
-from transferbench.data.sources import create_source, list_sources
+from transferbench.data.sources import list_sources
 from transferbench.data.splits import benchmark_splits
 from transferbench.errors import SpecError, TransferbenchError
 from transferbench.models.registry import network_class
 from transferbench.strategies import create_strategy, strategy_class
 from transferbench.strategies.imagenet import IMAGENET_HELP
+from transferbench.sweep.optional import drop_absent_sources, present
 from transferbench.sweeps import resolve_sweep_path
 
 TOP_KEYS = {
     "name", "description", "base_config", "data_root", "prepare_synthetic", "target", "models", "sources",
     "source_sets", "strategies", "seeds", "budget", "overrides", "dice_threshold", "results_dir", "launcher",
     "save_predictions", "imagenet_weights", "baselines", "converged_factor", "common_random_numbers",
-    "target_difference", "min_seeds",
+    "target_difference", "min_seeds", "optional_sources",
 }  # fmt: skip
 TARGET_KEYS = {"dataset", "label_mode", "fold_scheme", "folds", "extra_test", "train_cases", "val_source"}
 LAUNCHER_KEYS = {"name", "jobs", "threads", "cluster", "submitit"}
@@ -173,14 +174,12 @@ def _target(raw: dict, where: str, data_root: str, notes: list[str]) -> tuple[di
         raise _fail(
             where, "target.extra_test", f"a list of registered sources ({list_sources()}), got {extra_test!r}"
         )
-    present = [n for n in extra_test if _has_cases(n, data_root)]
+    found = [n for n in extra_test if present(n, data_root)]
     notes += [
-        f"target.extra_test: no {n} cases under {data_root}; not tested"
-        for n in extra_test
-        if n not in present
+        f"target.extra_test: no {n} cases under {data_root}; not tested" for n in extra_test if n not in found
     ]
-    if present:  # absent extra test sets are skipped (announced by the dry run), so no key: same run ids
-        target["extra_test"] = present
+    if found:  # absent extra test sets are skipped (announced by the dry run), so no key: same run ids
+        target["extra_test"] = found
     val_source = target.get("val_source")
     if val_source is not None and val_source not in list_sources():
         raise _fail(
@@ -360,6 +359,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     _checked_keys(raw, where)
     notes: list[str] = []
     data_root = _data_root(raw, where)
+    drop_absent_sources(raw, where, data_root, notes)
     target, folds = _target(raw, where, data_root, notes)
     train_cases = target.pop("train_cases", None)
     sources, source_sets = _sources(raw, where)
@@ -389,11 +389,3 @@ def load_spec(path: str | Path) -> SweepSpec:
         converged_factor=factor, common_random_numbers=bool(raw.get("common_random_numbers", True)),
         train_cases=train_cases, **design,
     )  # fmt: skip
-
-
-def _has_cases(source: str, root: str) -> bool:
-    """Whether ``root`` holds any case of ``source`` (an optional extra test set is used only then)."""
-    if not Path(root).is_dir():
-        return False
-    src = create_source(source)
-    return bool(src.case_ids(src.locate(root)))
