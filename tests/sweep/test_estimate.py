@@ -52,3 +52,17 @@ def test_dry_run_prints_the_estimated_time(synthetic_root, tmp_path, monkeypatch
     assert main(["sweep", "--config", str(write_spec(tmp_path, synthetic_root)), "--dry-run"]) == 0
     err = capsys.readouterr().err
     assert "estimated time on this machine:" in err and "optimiser steps" in err
+
+
+def test_runs_side_by_side_are_timed_side_by_side(synthetic_root, tmp_path, monkeypatch):
+    """With --jobs 2 the calibration times two runs at once (each in its own process) and caches that
+    under its own key: two runs share the machine's memory bandwidth, one alone is faster."""
+    monkeypatch.setenv("TRANSFERBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    plan = make_plan(load_spec(write_spec(tmp_path, synthetic_root)))
+    seconds = est.estimate(plan, threads=1, jobs=2)
+    assert seconds and all(v > est.STARTUP_S for v in seconds.values())
+    cache = json.loads(est.cache_path().read_text())
+    assert [k for k in cache if k != "version"] == [est.machine_key(1, 2)] and est.machine_key(1, 2).endswith(
+        "|2 jobs"
+    )
+    assert "2 at once" in est.describe(plan, seconds, jobs=2, threads=1)

@@ -45,7 +45,7 @@ def run_sweep(
     threads = int(spec.launcher.get("threads", 1))
     if dry_run:
         plan = _plan_and_check(spec, stream, dry_run=True)
-        seconds = estimate(plan, threads, recalibrate, stream)
+        seconds = estimate(plan, threads, recalibrate, stream, jobs)
         print(describe(plan, seconds, jobs, threads), file=stream)
         return 0
     results_dir = Path(spec.results_dir)
@@ -123,7 +123,7 @@ def _run_and_aggregate(spec, plan, results_dir: Path, launcher, jobs, cluster, s
     start = time.time()
     threads = int(spec.launcher.get("threads", 1))
     todo = Plan(spec, [r for r in plan.runs if store.result(r.id) is None])
-    seconds = estimate(todo, threads, recalibrate, stream) if launcher == "local" else None
+    seconds = estimate(todo, threads, recalibrate, stream, jobs) if launcher == "local" else None
     if seconds is not None and todo.runs:
         print(describe(todo, seconds, jobs, threads).replace("estimated", "to do, estimated", 1), file=stream)
     progress = Progress(plan, stream, seconds)
