@@ -166,8 +166,12 @@ def _lightning_main(command: str, rest: list[str]) -> int:
         return 0
     rest = ["--help" if a == "--help-full" else a for a in rest]
     from transferbench.training.cli import run_lightning
+    from transferbench.training.loggers import finish_wandb
 
-    run_lightning([command, *_resolve_config_names(rest)])
+    try:
+        run_lightning([command, *_resolve_config_names(rest)])
+    finally:  # in-process callers (a notebook, the tests) would otherwise log their next training into it
+        finish_wandb()
     return 0
 
 

@@ -14,16 +14,14 @@ from transferbench.data import nnunet
 from transferbench.data.cache import LoadCached, PreprocessedCache, default_cache_dir
 from transferbench.data.fingerprint import dataset_fingerprint
 from transferbench.data.io import inspect_pair_once
-from transferbench.data.options import check_training_options
+from transferbench.data.options import TARGET, check_training_options, read_sources
 from transferbench.data.sampling import EpochSampler
 from transferbench.data.slices import SliceDataset, multiscale_sizes, slice_dataloader
-from transferbench.data.sources import Case, Source, create_source
+from transferbench.data.sources import Case, Source
 from transferbench.data.splits import covid_fold, label_budget, source_split
 from transferbench.data.synthetic import is_prepared, prepare_synthetic
 from transferbench.data.transforms import inference_transforms, train_patch_transforms
 from transferbench.errors import DataError
-
-TARGET = "covid19_ct_seg"
 
 
 class CTSegDataModule(pl.LightningDataModule):
@@ -115,23 +113,10 @@ class CTSegDataModule(pl.LightningDataModule):
                 f"data.patch_size {patch_size}: give (x, y, z) for 3D patches or (x, y) for 2D slices"
             )
         names = [dataset] if isinstance(dataset, str) else list(dataset)
-        extra = list(train_sources or [])
-        if not names:
-            raise DataError("data.dataset names no source")
-        self.datasets = [
-            create_source(n, **({"label_mode": label_mode} if n == TARGET else {})) for n in names
-        ]
-        self.extra_sources = [create_source(n) for n in extra]
-        self.test_sources = [create_source(n) for n in extra_test or []]
-        if val_source is not None and val_cases:
-            raise DataError("data.val_source and data.val_cases: give one (the cases to validate on)")
-        self._val_source = create_source(val_source) if val_source else None
+        self.datasets, self.extra_sources, self.test_sources, self._val_source = read_sources(
+            names, label_mode, train_sources, extra_test, val_source, val_cases
+        )
         self.sources = {s.name: s for s in [*self.datasets, *self.extra_sources, *self.test_sources]}
-        if len(self.sources) != len(names) + len(extra) + len(self.test_sources):
-            raise DataError(
-                f"a source appears twice in data.dataset {names} / data.train_sources {extra} / "
-                f"data.extra_test {extra_test}"
-            )
         if self._val_source is not None:  # read like the others, counted in no training or test set
             self.sources.setdefault(self._val_source.name, self._val_source)
         check_training_options(self.hparams, self.sources, self.extra_sources)

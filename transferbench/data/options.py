@@ -4,7 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from transferbench.data.sources import Source, create_source
 from transferbench.errors import DataError
+
+TARGET = "covid19_ct_seg"
+
+
+def read_sources(
+    names: list[str],
+    label_mode: str,
+    train_sources: list[str] | None,
+    extra_test: list[str] | None,
+    val_source: str | None,
+    val_cases: list[str] | None,
+) -> tuple[list[Source], list[Source], list[Source], Source | None]:
+    """(datasets, extra training sources, extra test sources, validation source), each named once."""
+    extra = list(train_sources or [])
+    if not names:
+        raise DataError("data.dataset names no source")
+    datasets = [create_source(n, **({"label_mode": label_mode} if n == TARGET else {})) for n in names]
+    extra_sources = [create_source(n) for n in extra]
+    test_sources = [create_source(n) for n in extra_test or []]
+    if val_source is not None and val_cases:
+        raise DataError("data.val_source and data.val_cases: give one (the cases to validate on)")
+    named = {s.name for s in [*datasets, *extra_sources, *test_sources]}
+    if len(named) != len(names) + len(extra) + len(test_sources):
+        raise DataError(
+            f"a source appears twice in data.dataset {names} / data.train_sources {extra} / "
+            f"data.extra_test {extra_test}"
+        )
+    return datasets, extra_sources, test_sources, (create_source(val_source) if val_source else None)
 
 
 def check_training_options(hp: Any, sources: dict, extra_sources: list) -> None:

@@ -232,6 +232,14 @@ def _claim(out: Path, params: dict) -> None:
     atomic_write_text(marker, json.dumps(params))
 
 
+def _case_ids(n_source_cases: int) -> tuple[list[str], dict[str, list[str]], list[str], list[str], list[str]]:
+    """(COVID-19 ids, source ids per domain, control ids, held-out ids, unlabelled pool ids)."""
+    covid_ids = benchmark_splits()["covid19_ct_seg"]["cases"]
+    ids = {d: source_case_ids(DOMAINS[d].source, n_source_cases) for d in SOURCE_DOMAINS}
+    control = source_case_ids("positive_control", n_source_cases)
+    return covid_ids, ids, control, heldout_case_ids(), unlabelled_case_ids()
+
+
 def prepare_synthetic(
     out: str | Path,
     seed: int = 0,
@@ -256,18 +264,14 @@ def prepare_synthetic(
     if n_source_cases < 2:
         raise ValueError("n_source_cases must be at least 2 (one training and one validation case)")
     _claim(out, params)
-    covid_ids = benchmark_splits()["covid19_ct_seg"]["cases"]
+    covid_ids, ids, control_ids, heldout_ids, pool_ids = _case_ids(n_source_cases)
     jobs = [
         ("radiopaedia" if c.startswith("radiopaedia") else "coronacases", c, seed, str(out))
         for c in covid_ids
     ]
-    ids = {d: source_case_ids(DOMAINS[d].source, n_source_cases) for d in SOURCE_DOMAINS}
     jobs += [(d, c, seed, str(out)) for d in SOURCE_DOMAINS for c in ids[d]]
-    control_ids = source_case_ids("positive_control", n_source_cases)
     jobs += [("controls", c, seed, str(out)) for c in control_ids]
-    heldout_ids = heldout_case_ids()
     jobs += [("heldout", c, seed, str(out)) for c in heldout_ids]
-    pool_ids = unlabelled_case_ids()
     jobs += [("unlabelled", c, seed, str(out)) for c in pool_ids]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     with ProcessPoolExecutor(max_workers=workers) as pool:
