@@ -27,6 +27,7 @@ LAYERS = [
         "resources",
         "quiet",
         "plots",
+        "logs",
     },
     {"data"},
     {"models"},
@@ -68,12 +69,12 @@ def _is_type_checking(node: ast.If) -> bool:
     return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
-def _imports(module: str) -> set[str]:
+def _imports(module: str, type_checking: bool = False) -> set[str]:
     tree = ast.parse(MODULES[module].read_text())
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if isinstance(node, ast.If) and _is_type_checking(node) and not type_checking:
             return
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
@@ -95,6 +96,8 @@ def _imports(module: str) -> set[str]:
 
 
 GRAPH = {m: _imports(m) for m in MODULES}
+# for circles, type-hint imports count too: two modules that name each other's types want a shared home
+TYPED_GRAPH = {m: _imports(m, type_checking=True) for m in MODULES}
 
 
 def test_no_upward_import():
@@ -119,7 +122,7 @@ def test_no_import_circle():
         index[v] = low[v] = len(index)
         stack.append(v)
         on_stack.add(v)
-        for w in GRAPH[v]:
+        for w in TYPED_GRAPH[v]:
             if w not in index:
                 connect(w)
                 low[v] = min(low[v], low[w])
@@ -136,7 +139,7 @@ def test_no_import_circle():
             if len(component) > 1:
                 circles.append(sorted(component))
 
-    for v in sorted(GRAPH):
+    for v in sorted(TYPED_GRAPH):
         if v not in index:
             connect(v)
     assert not circles, circles
@@ -175,3 +178,23 @@ def test_long_function_exceptions_still_exist():
     for name in LONG_FUNCTIONS:
         module, _, func = name.rpartition(".")
         assert f"def {func}(" in MODULES[module].read_text(), f"stale exception {name}"
+
+
+NEW_IN_311 = {"tomllib", "wsgiref.types"}  # stdlib modules Python 3.10 lacks
+
+
+@pytest.mark.parametrize("tree", ["transferbench", "tests", "benchmarks"])
+def test_the_package_and_its_tests_are_python_310(tree):
+    """`requires-python >= 3.10`: every file parses as 3.10 syntax, and a 3.11-only module is imported only
+    inside a ``try`` (with its fallback)."""
+    root = Path(__file__).resolve().parents[1] / tree
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        module = ast.parse(path.read_text(), feature_version=(3, 10))
+        guarded = {id(n) for t in ast.walk(module) if isinstance(t, ast.Try) for n in ast.walk(t)}
+        for node in ast.walk(module):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            if any(n in NEW_IN_311 for n in names) and id(node) not in guarded:
+                bad.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert not bad, bad

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import tomllib
+
+try:  # Python 3.11+; on 3.10 pytest's own dependency tomli is the same parser
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 from test_sweep import write_spec
 
 from transferbench.cli.main import main
@@ -97,4 +101,22 @@ def test_unknown_dataset_is_one_line(capsys, tmp_path):
     code = main(["fit", "--config", "synthetic_unet3d", "--data.dataset", "msd_lung", "--trainer.logger", "false",
                  "--trainer.default_root_dir", str(tmp_path / "r")])  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 2 and "msd_lung" in err and "Traceback" not in err
+    assert code == 1 and "msd_lung" in err and "Traceback" not in err
+
+
+def test_the_private_lightning_api_we_use_is_pinned_and_present():
+    """training/cli.py relies on LightningCLI's `_InstantiatorFn` and `_add_instantiators`: the dependency is
+    pinned to the Lightning minor version that has them, and the installed version is inside the pin."""
+    from importlib.metadata import version
+
+    import pytorch_lightning.cli as lcli
+    from packaging.specifiers import SpecifierSet
+
+    deps = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"][
+        "dependencies"
+    ]
+    (pin,) = [d for d in deps if d.startswith("pytorch-lightning")]
+    spec = SpecifierSet(pin.removeprefix("pytorch-lightning"))
+    assert any(s.operator == "<" for s in spec), f"{pin}: no upper bound on the minor version"
+    assert version("pytorch-lightning") in spec
+    assert hasattr(lcli, "_InstantiatorFn") and hasattr(lcli.LightningCLI, "_add_instantiators")

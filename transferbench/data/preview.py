@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import nibabel as nib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import nibabel as nib  # noqa: E402
-import numpy as np  # noqa: E402
-
-from transferbench.data.intensity import HU_WINDOW  # noqa: E402
-from transferbench.data.sources import create_source  # noqa: E402
-from transferbench.plots import radiological, save_figure  # noqa: E402
+from transferbench.data.intensity import HU_WINDOW
+from transferbench.data.sources import create_source
+from transferbench.plots import new_figure, radiological, save_figure, styled
 
 PANELS = (
     ("covid19_ct_seg", "coronacases_001", "COVID-19 (coronacases, HU)"),
@@ -33,11 +29,12 @@ def _ras(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     return np.asarray(img.dataobj, dtype=np.float32), img.header.get_zooms()[:3]
 
 
+@styled
 def render_preview(root: str | Path, out: str | Path) -> Path:
     """Write ``out`` (PNG): per domain, the axial slice with the most lesion voxels, HU window -1250..250."""
     columns = 5
     rows = -(-len(PANELS) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows), squeeze=False)
+    fig, axes = new_figure(rows, columns, figsize=(3.2 * columns, 3.4 * rows), squeeze=False)
     for ax in axes.ravel()[len(PANELS) :]:
         ax.axis("off")
     for ax, (name, case_id, title) in zip(axes.ravel(), PANELS):

@@ -7,18 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from transferbench.evaluation import stat_figures as sf  # noqa: E402
-from transferbench.evaluation.leaderboard import MATCHED, collapsed_mask, is_baseline, without_collapsed  # noqa: E402
-from transferbench.plots import OKABE_ITO, radiological  # noqa: E402
-from transferbench.plots import save_figure as save  # noqa: E402
-from transferbench.run_folder import RunFolder  # noqa: E402
+from transferbench.evaluation import stat_figures as sf
+from transferbench.evaluation.leaderboard import MATCHED, collapsed_mask, is_baseline, without_collapsed
+from transferbench.plots import OKABE_ITO, new_figure, radiological, styled
+from transferbench.plots import save_figure as save
+from transferbench.run_folder import RunFolder
 
 Curves = dict[str, list]  # run id -> [(epoch, validation Dice), ...]
 
@@ -29,6 +26,7 @@ def budget_note(table: pd.DataFrame) -> str:
     return f", {int(budgets[0])} labelled target volume(s)" if len(budgets) == 1 else ""
 
 
+@styled
 def heatmap(board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
     """Strategy x source grid of the DSC difference to the step-matched scratch, marked by ``verdict``
     (* better or worse, ° too few seeds); cells that were not run (or have no matched baseline) are hatched,
@@ -43,7 +41,7 @@ def heatmap(board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
     verdicts = b.pivot(index="strategy", columns="source", values="verdict")
     values = table.to_numpy(dtype=float)
     lim = max(0.05, float(np.nanmax(np.abs(values))))
-    fig, ax = plt.subplots(figsize=(1.8 + 1.3 * table.shape[1], 1.2 + 0.5 * table.shape[0]))
+    fig, ax = new_figure(figsize=(1.8 + 1.3 * table.shape[1], 1.2 + 0.5 * table.shape[0]))
     im = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     drawn = []
     for (i, j), v in np.ndenumerate(values):
@@ -75,6 +73,7 @@ METRICS = [("dsc", "DSC", "higher is better"), ("nsd", "NSD", "higher is better"
            ("hd95_mm", "HD95 (mm)", "lower is better; one empty mask: left out")]  # fmt: skip
 
 
+@styled
 def distributions(per_case: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
     """Per row: the per-case DSC, NSD and HD95 side by side (box plots with every case-seed point), collapsed
     runs left out as in every mean (their count in the title). Returns the drawn points."""
@@ -86,7 +85,7 @@ def distributions(per_case: pd.DataFrame, model: str, path: Path) -> pd.DataFram
     nsd = next((c for c in d.columns if c.startswith("nsd_")), "nsd")
     keys = [(s, src) for (s, src), _ in d.groupby(["strategy", "source"])]
     names = [f"{s}\n{src}" if src != "-" else s for s, src in keys]
-    fig, axes = plt.subplots(1, 3, figsize=(3 * max(3.0, 0.45 * len(keys)), 3.8), sharex=True)
+    fig, axes = new_figure(1, 3, figsize=(3 * max(3.0, 0.45 * len(keys)), 3.8), sharex=True)
     rng = np.random.default_rng(0)
     for ax, (column, label, note) in zip(axes, METRICS):
         column = nsd if column == "nsd" else column
@@ -104,6 +103,7 @@ def distributions(per_case: pd.DataFrame, model: str, path: Path) -> pd.DataFram
     return d[[c for c in ("strategy", "source", "run", "seed", "case", "dsc") if c in d.columns]]
 
 
+@styled
 def learning_curves(val_curves: Curves, runs: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
     """Validation Dice per epoch, one panel per label budget, one line per strategy (mean over its runs,
     band min-max); collapsed runs left out. Returns the drawn means (n_train, strategy, epoch, dice)."""
@@ -113,7 +113,7 @@ def learning_curves(val_curves: Curves, runs: pd.DataFrame, model: str, path: Pa
     if r.empty:
         return None
     budgets = sorted(r["n_train"].dropna().unique(), reverse=True) if "n_train" in r else [None]
-    fig, axes = plt.subplots(1, len(budgets), figsize=(5.2 * len(budgets), 3.6), squeeze=False, sharey=True)
+    fig, axes = new_figure(1, len(budgets), figsize=(5.2 * len(budgets), 3.6), squeeze=False, sharey=True)
     drawn = []
     for ax, n in zip(axes[0], budgets):
         part = r if n is None else r[r.n_train == n]
@@ -138,6 +138,7 @@ def learning_curves(val_curves: Curves, runs: pd.DataFrame, model: str, path: Pa
     return pd.DataFrame(drawn)
 
 
+@styled
 def overlays(
     folder_of: Callable[[str], RunFolder],
     info: dict,
@@ -167,10 +168,9 @@ def overlays(
         target["dataset"], **({"label_mode": target["label_mode"]} if "label_mode" in target else {})
     )
     found = {c.case_id: c for c in src.find_cases(info["data_root"])}
-    from matplotlib.lines import Line2D
 
     ref_colour, pred_colour = OKABE_ITO[0], OKABE_ITO[1]  # blue and orange: colour-blind safe
-    fig, axes = plt.subplots(len(cases), 3, figsize=(9, 3 * len(cases)), squeeze=False)
+    fig, axes = new_figure(len(cases), 3, figsize=(9, 3 * len(cases)), squeeze=False)
     for row, case in zip(axes, cases):
         ras = lambda p: nib.as_closest_canonical(nib.load(p))  # noqa: E731  (stored orientations differ)
         img = np.asarray(ras(found[case].image).dataobj, dtype=np.float32)
@@ -225,6 +225,7 @@ def write_figures(
             print(f"overlays skipped for {model}: {err}")
 
 
+@styled
 def label_budget(per_case: pd.DataFrame, out: Path, board: pd.DataFrame | None = None) -> pd.DataFrame | None:
     """Per model: test DSC against the number of labelled target volumes. One panel per row that ran at
     several budgets, drawn against its step-matched scratch (black, dashed) and the plain scratch (grey,
@@ -245,7 +246,7 @@ def label_budget(per_case: pd.DataFrame, out: Path, board: pd.DataFrame | None =
         scratch = [k for k in rows if k[0] == "scratch"]
         cols = min(4, len(panels))
         nrows = -(-len(panels) // cols)
-        fig, axes = plt.subplots(nrows, cols, figsize=(2.8 * cols, 2.5 * nrows), squeeze=False, sharex=True,
+        fig, axes = new_figure(nrows, cols, figsize=(2.8 * cols, 2.5 * nrows), squeeze=False, sharex=True,
                                  sharey=True)  # fmt: skip
         for ax, key in zip(axes.flat, panels):
             matched = _matched_rows(board, model, key, rows) if board is not None else []
@@ -266,9 +267,9 @@ def label_budget(per_case: pd.DataFrame, out: Path, board: pd.DataFrame | None =
             ax.tick_params(labelsize=7)
         for ax in list(axes.flat)[len(panels) :]:
             ax.axis("off")
-        handles = [plt.Line2D([], [], color="k", ls="--", label="scratch_matched (step-matched baseline)"),
-                   plt.Line2D([], [], color="0.55", ls=":", label="scratch (target budget)"),
-                   plt.Line2D([], [], color=OKABE_ITO[0], label="the panel's row")]  # fmt: skip
+        handles = [Line2D([], [], color="k", ls="--", label="scratch_matched (step-matched baseline)"),
+                   Line2D([], [], color="0.55", ls=":", label="scratch (target budget)"),
+                   Line2D([], [], color=OKABE_ITO[0], label="the panel's row")]  # fmt: skip
         fig.legend(
             handles=handles,
             loc="lower center",

@@ -7,16 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from transferbench.evaluation import statistics as st  # noqa: E402
-from transferbench.evaluation.comparisons import row_label  # noqa: E402
-from transferbench.evaluation.leaderboard import KEYS, MATCHED, without_collapsed  # noqa: E402
-from transferbench.plots import save_figure as save  # noqa: E402
+from transferbench.evaluation import statistics as st
+from transferbench.evaluation.comparisons import row_label
+from transferbench.evaluation.leaderboard import KEYS, MATCHED, without_collapsed
+from transferbench.plots import new_figure, styled
+from transferbench.plots import save_figure as save
 
 VERDICT_COLOUR = {"better": "#0072B2", "worse": "#D55E00", "no evidence": "0.45", "too few seeds": "white"}
 
@@ -26,6 +24,7 @@ def _budget(table: pd.DataFrame) -> str:
     return f", {int(budgets[0])} labelled target volume(s)" if len(budgets) == 1 else ""
 
 
+@styled
 def forest(board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
     """Every row's DSC difference to its step-matched scratch with the crossed seeds x cases 95% interval,
     the dot coloured by the row's ``verdict``. Returns the drawn rows (label, diff, ci, verdict)."""
@@ -35,7 +34,7 @@ def forest(board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
         return None
     b = b.sort_values(col)
     y = np.arange(len(b))
-    fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.32 * len(b)))
+    fig, ax = new_figure(figsize=(6.4, 1.2 + 0.32 * len(b)))
     low, high = b[f"ci_low_{MATCHED}"], b[f"ci_high_{MATCHED}"]
     ax.errorbar(b[col], y, xerr=[b[col] - low, high - b[col]], fmt="none", ecolor="0.4", capsize=2, lw=1)
     colours = [VERDICT_COLOUR.get(v, "0.45") for v in b["verdict"]]
@@ -60,6 +59,7 @@ def forest(board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
                          "verdict": b["verdict"].to_numpy()})  # fmt: skip
 
 
+@styled
 def paired_cases(per_case: pd.DataFrame, board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
     """One panel per row: each case's seed-averaged DSC under the matched baseline and under the row, on the
     seeds and cases the leaderboard's comparison used (``statistics.compare``, as the table). Returns the
@@ -75,7 +75,7 @@ def paired_cases(per_case: pd.DataFrame, board: pd.DataFrame, model: str, path: 
     groups = {k: g for k, g in ok[ok.model == model].groupby(KEYS)}
     cols = min(4, len(b))
     rows = -(-len(b) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.4 * rows), squeeze=False, sharey=True)
+    fig, axes = new_figure(rows, cols, figsize=(2.4 * cols, 2.4 * rows), squeeze=False, sharey=True)
     drawn = []
     for ax, r in zip(axes.flat, b.itertuples(index=False)):
         cmp = st.compare(groups.get((model, r.strategy, r.source), ok.iloc[:0]),
@@ -101,6 +101,7 @@ def paired_cases(per_case: pd.DataFrame, board: pd.DataFrame, model: str, path: 
     return pd.DataFrame(drawn)
 
 
+@styled
 def cd_diagram(analysis: dict, model: str, path: Path) -> None:
     """Critical-difference diagram: mean Friedman ranks, bars join rows Nemenyi does not separate."""
     import scikit_posthocs as sp
@@ -108,14 +109,14 @@ def cd_diagram(analysis: dict, model: str, path: Path) -> None:
     if analysis.get("posthoc") is None:
         return
     ranks = analysis["mean_rank"]
-    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.22 * len(ranks)))
+    fig, ax = new_figure(figsize=(8, 0.8 + 0.22 * len(ranks)))
     # scikit-posthocs orders the crossbars by iterating sets of the group names; string hashes change
     # between processes, so integer names keep the figure byte-identical from run to run
     names = list(ranks.index)
     ids = pd.Series(ranks.to_numpy(), index=range(len(names)))
     sig = analysis["posthoc"].copy()
     sig.index = sig.columns = range(len(names))
-    palette = {i: plt.get_cmap("tab10")(i % 10) for i in range(len(names))}
+    palette = {i: matplotlib.colormaps["tab10"](i % 10) for i in range(len(names))}
     drawn = sp.critical_difference_diagram(ids, sig, ax=ax, label_fmt_left="{label}", label_fmt_right="{label}",
                                            color_palette=palette, label_props={"fontsize": 7})  # fmt: skip
     for text in drawn["labels"]:
@@ -126,6 +127,7 @@ def cd_diagram(analysis: dict, model: str, path: Path) -> None:
     save(fig, path)
 
 
+@styled
 def rank_blobs(analysis: dict, model: str, path: Path) -> None:
     """Bootstrap rank distribution per row (dot area = share of case resamples with that rank)."""
     shares = analysis.get("shares")
@@ -133,7 +135,7 @@ def rank_blobs(analysis: dict, model: str, path: Path) -> None:
         return
     order = list(analysis["mean_rank"].sort_values().index)
     y = {row: i for i, row in enumerate(order)}
-    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.3 * len(order)))
+    fig, ax = new_figure(figsize=(6.4, 0.9 + 0.3 * len(order)))
     ax.scatter(shares["rank"], shares["row"].map(y), s=300 * shares["share"], color="#0072B2", alpha=0.7)
     ax.set_yticks(range(len(order)), order, fontsize=7)
     ax.invert_yaxis()
@@ -144,6 +146,7 @@ def rank_blobs(analysis: dict, model: str, path: Path) -> None:
     save(fig, path)
 
 
+@styled
 def similarity_gain(board: pd.DataFrame, similarity: pd.DataFrame, labels: dict[str, str], model: str,
                     path: Path) -> None:  # fmt: skip
     """Each single source's measured fine-tune gain over the step-matched scratch against its measured
@@ -160,7 +163,7 @@ def similarity_gain(board: pd.DataFrame, similarity: pd.DataFrame, labels: dict[
         return
     budgets = sorted(b.n_train.unique(), reverse=True) if "n_train" in b else [None]
     measures = ["intensity_overlap", "location_overlap", "size_overlap"]
-    fig, axes = plt.subplots(len(budgets), len(measures), figsize=(3.2 * len(measures), 2.8 * len(budgets)),
+    fig, axes = new_figure(len(budgets), len(measures), figsize=(3.2 * len(measures), 2.8 * len(budgets)),
                              sharey="row", squeeze=False)  # fmt: skip
     for row, n in zip(axes, budgets):
         part = b if n is None else b[b.n_train == n]

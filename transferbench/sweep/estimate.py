@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transferbench.files import atomic_write_text
-from transferbench.sweep.plan import Plan, Run
+from transferbench.sweep.runs import Plan, Run
 
 STARTUP_S = 4.0  # process-level cost of one run (config, data check, checkpoint writes), measured ~3-5 s
 CALIBRATION_STEPS = 12

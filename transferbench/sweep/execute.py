@@ -18,7 +18,7 @@ import yaml
 
 from transferbench.run_folder import RunFolder
 from transferbench.sweep import interrupt
-from transferbench.sweep.plan import Run
+from transferbench.sweep.runs import Run
 from transferbench.sweep.store import ResultsStore
 
 

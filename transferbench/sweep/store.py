@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from transferbench.files import atomic_write_text
 from transferbench.run_folder import RunFolder
-
-if TYPE_CHECKING:
-    from transferbench.sweep.plan import Run
+from transferbench.sweep.runs import Run
 
 
 class ResultsStore:
