@@ -1,7 +1,8 @@
 """The user-facing error types, in one place.
 
 Each is raised *before* compute is spent and its message names the file, key or name that is wrong; the
-command line prints the message (no traceback) and exits with status 2 for any of them.
+command line prints the message (no traceback) and exits with status 1 for any of them, 2 for a
+``UsageError`` (a command line that does not say what to do), as argparse does for the arguments it parses.
 """
 
 from __future__ import annotations
@@ -9,6 +10,10 @@ from __future__ import annotations
 
 class TransferbenchError(ValueError):
     """Base class: a problem the user can fix; the message says what and where."""
+
+
+class UsageError(TransferbenchError):
+    """A command line that cannot be acted on (a flag that is not taken, a missing mode); exit status 2."""
 
 
 class DataError(TransferbenchError):

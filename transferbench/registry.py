@@ -8,6 +8,7 @@ their package's ``__init__``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -17,7 +18,11 @@ T = TypeVar("T", bound=type)
 
 
 def first_line(obj: Any) -> str:
-    return ((obj.__doc__ or "").strip().splitlines() or [""])[0]
+    """The docstring's first sentence as plain text (reST ``literals`` unquoted, wrapped lines joined)."""
+    paragraph = (obj.__doc__ or "").strip().split("\n\n")[0]
+    text = " ".join(paragraph.split()).replace("``", "`")
+    end = re.search(r"(?<!et al)(?<!e\.g)(?<!i\.e)\.\s", text)
+    return text if end is None else text[: end.start() + 1]
 
 
 class Registry(Generic[T]):

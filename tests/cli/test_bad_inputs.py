@@ -98,7 +98,7 @@ def test_bad_input_stops_data_check_and_fit_before_training(
         "--trainer.enable_progress_bar", "false",
     ])  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 2 and f"{bad}" in err and message in err, err
+    assert code == 1 and f"{bad}" in err and message in err, err
     assert not list(run.rglob("*.ckpt")) and not (run / "per_case_test.csv").exists()  # no step was taken
 
 
@@ -113,7 +113,7 @@ def test_bad_prediction_is_named_by_evaluate_and_left_out(
     bad = pred / sorted(p.name for p in pred.iterdir())[0]
     how(bad)
     out = tmp_path / "scores.csv"
-    assert main(["evaluate", "--pred", str(pred), "--ref", str(ref), "--out", str(out)]) == 2
+    assert main(["evaluate", "--pred", str(pred), "--ref", str(ref), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert bad.name in err, err
     case = bad.name.removesuffix(".nii.gz")

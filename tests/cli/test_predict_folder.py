@@ -40,8 +40,8 @@ def test_unreadable_inputs_are_named_before_any_compute(trained_run, tmp_path, c
     inputs.mkdir()
     (inputs / "broken.nii.gz").write_bytes(b"not a nifti")
     out = tmp_path / "out"
-    assert main(["predict", "-i", str(inputs), "-o", str(out), "--run", str(trained_run)]) == 2
+    assert main(["predict", "-i", str(inputs), "-o", str(out), "--run", str(trained_run)]) == 1
     err = capsys.readouterr().err
     assert "broken.nii.gz: unreadable NIfTI" in err and not out.exists()
-    assert main(["predict", "-i", str(inputs), "-o", str(out), "--run", str(tmp_path)]) == 2
+    assert main(["predict", "-i", str(inputs), "-o", str(out), "--run", str(tmp_path)]) == 1
     assert "not a finished run folder" in capsys.readouterr().err

@@ -59,7 +59,7 @@ def test_predict_checks_every_input_before_writing_any_mask(name, how, fragment,
     inputs = _inputs(tmp_path, synthetic_root, lambda p: how(p, synthetic_root))
     (inputs / "notes.txt").write_text("not a volume")
     out = tmp_path / "out"
-    assert main(["predict", "-i", str(inputs), "-o", str(out), "--run", str(trained_run)]) == 2
+    assert main(["predict", "-i", str(inputs), "-o", str(out), "--run", str(trained_run)]) == 1
     err = capsys.readouterr().err
     assert f"{inputs / 'b_bad.nii.gz'}: {fragment}" in err and "nothing written" in err
     assert "left aside: notes.txt" in err  # stray files are named, not silently skipped
@@ -70,7 +70,7 @@ def test_predict_output_that_is_a_file(synthetic_root, trained_run, tmp_path, ca
     inputs = _inputs(tmp_path, synthetic_root, lambda p: shutil.copy(_volume(synthetic_root), p))
     target = tmp_path / "masks.nii.gz"
     target.write_bytes(b"x")
-    assert main(["predict", "-i", str(inputs), "-o", str(target), "--run", str(trained_run)]) == 2
+    assert main(["predict", "-i", str(inputs), "-o", str(target), "--run", str(trained_run)]) == 1
     assert f"-o {target}: exists and is not a folder" in capsys.readouterr().err
     assert target.read_bytes() == b"x"
 
@@ -83,7 +83,7 @@ def test_predict_with_a_text_file_as_checkpoint(synthetic_root, trained_run, tmp
     code = main(
         ["predict", "-i", str(inputs), "-o", str(out), "--run", str(trained_run), "--checkpoint", str(text)]
     )
-    assert code == 2 and f"{text}: not a readable PyTorch checkpoint" in capsys.readouterr().err
+    assert code == 1 and f"{text}: not a readable PyTorch checkpoint" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -101,7 +101,7 @@ def test_a_hostile_run_folder_is_refused_before_any_import(trained_run, tmp_path
         (hostile / "config.yaml").write_text(yaml.safe_dump(config))
         out = tmp_path / "out"
         code = main(["predict", "-i", str(tmp_path), "-o", str(out), "--run", str(hostile)])
-        assert code == 2 and f"{class_path!r} is not a registered network" in capsys.readouterr().err
+        assert code == 1 and f"{class_path!r} is not a registered network" in capsys.readouterr().err
         assert not marker.exists() and "evil_net" not in sys.modules and not out.exists()
 
 
@@ -125,12 +125,12 @@ def test_fit_checkpoint_and_config_errors_name_the_file(synthetic_root, tmp_path
     ]
     for i, (extra, fragment) in enumerate(rows):
         root = tmp_path / f"run{i}"
-        assert _fit(synthetic_root, root, *extra) == 2
+        assert _fit(synthetic_root, root, *extra) == 1
         assert fragment in capsys.readouterr().err
         assert not (root / "checkpoints").exists()
     bad_yaml = tmp_path / "broken.yaml"
     bad_yaml.write_text("model:\n  lr: [0.1\n")
-    assert main(["fit", "--config", str(bad_yaml)]) == 2
+    assert main(["fit", "--config", str(bad_yaml)]) == 1
     assert f"{bad_yaml}: not valid YAML" in capsys.readouterr().err
 
 
@@ -138,7 +138,7 @@ def test_a_failed_fit_does_not_block_the_next_with_wrong_advice(synthetic_root, 
     root = tmp_path / "run"
     (root / "logs" / "version_0").mkdir(parents=True)  # what a fit that failed in validation leaves
     (root / "config.yaml").write_text("{}\n")
-    assert _fit(synthetic_root, root) == 2
+    assert _fit(synthetic_root, root) == 1
     err = capsys.readouterr().err
     assert "left no checkpoint" in err and "--overwrite true" in err and "--ckpt_path" not in err
     assert _fit(synthetic_root, root, "--overwrite", "true") == 0
@@ -159,7 +159,7 @@ def test_evaluate_refuses_2d_and_truncated_predictions_and_writes_no_empty_csv(
     data = (labels / f"{cases[1]}.nii.gz").read_bytes()
     (preds / f"{cases[1]}.nii.gz").write_bytes(data[: len(data) // 2])
     out = tmp_path / "scores.csv"
-    assert main(["evaluate", "--pred", str(preds), "--ref", str(refs), "--out", str(out)]) == 2
+    assert main(["evaluate", "--pred", str(preds), "--ref", str(refs), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert f"{preds / (cases[0] + '.nii.gz')}: 2D mask" in err
     assert f"{preds / (cases[1] + '.nii.gz')}: voxel data is truncated or corrupt" in err

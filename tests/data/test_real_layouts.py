@@ -264,6 +264,10 @@ def test_fingerprint_and_target_spacing_from_it(tmp_path):
     assert fp["median_spacing"] == pytest.approx([0.7, 0.7, 3.0])
     assert fp["foreground_intensity_hu"]["p50"] == pytest.approx(-500.0)
     assert fp["class_ratios"] == pytest.approx({"0": 0.5, "1": 0.5})
+    from transferbench.cli.main import main
+
+    assert main(["data", "fingerprint", "covid19_ct_seg", "--root", str(tmp_path),
+                 "--cache-dir", str(tmp_path / "cli_cache")]) == 0  # fmt: skip
     dm = CTSegDataModule(root=str(tmp_path), cache_dir=str(tmp_path / "cache"))
     dm.cases = dm.resolve_cases()
     expected = np.median(
@@ -314,6 +318,6 @@ def test_sweep_rejects_broken_data_at_planning(benchmark_root, tmp_path):
     (root / "Task06_Lung" / "labelsTr" / "lung_001.nii.gz").unlink()
     (root / "StructSeg2019_Lung_GTV" / "12" / "data.nii").write_bytes(b"junk")
     out = _sweep(["--config", "covid_benchmark", "--dry-run"], root)
-    assert out.returncode == 2
+    assert out.returncode == 1
     assert "sources.tumor (msd_lung_tumor)" in out.stderr and "lung_001.nii.gz: missing file" in out.stderr
     assert "sources.gtv (structseg_gtv)" in out.stderr and "12/data.nii: not a readable NIfTI" in out.stderr

@@ -36,7 +36,7 @@ def test_evaluate_missing_prediction(tmp_path, capsys):
     write_nifti(tmp_path / "ref" / "a.nii.gz", ref)
     write_nifti(tmp_path / "ref" / "b.nii.gz", ref)
     write_nifti(tmp_path / "pred" / "a.nii.gz", ref)
-    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--ref", str(tmp_path / "ref")]) == 2
+    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--ref", str(tmp_path / "ref")]) == 1
     assert "no prediction for 1 reference case(s): b" in capsys.readouterr().err
 
 
@@ -70,7 +70,7 @@ def test_a_flipped_prediction_is_reoriented_and_another_grid_refused(tmp_path, c
     err = capsys.readouterr().err
     df = pd.read_csv(out).set_index("case")
     assert df.loc["same_world", "dsc"] == 1.0 and df.loc["good", "dsc"] == 1.0  # every good case scored
-    assert code == 2 and "other_grid.nii.gz: grid" in err and "other_grid" not in df.index
+    assert code == 1 and "other_grid.nii.gz: grid" in err and "other_grid" not in df.index
 
 
 def test_empty_pairs_keep_their_row_and_unknown_labels_are_refused(tmp_path, capsys):
@@ -82,7 +82,7 @@ def test_empty_pairs_keep_their_row_and_unknown_labels_are_refused(tmp_path, cap
     write_nifti(tmp_path / "pred" / "ok.nii", ref)  # a duplicate beside ok.nii.gz
     out = tmp_path / "scores.csv"
     args = ["evaluate", "--pred", str(tmp_path / "pred"), "--ref", str(tmp_path / "ref"), "--out", str(out)]
-    assert main(args) == 2
+    assert main(args) == 1
     err = capsys.readouterr().err
     df = pd.read_csv(out).set_index("case")
     assert np.isnan(df.loc["both_empty", "dsc"]) and df.loc["ok", "dsc"] == 1.0 and set(df["class"]) == {1}
@@ -98,5 +98,5 @@ def test_probability_maps_need_a_threshold(tmp_path, capsys):
     ref = _cube()
     _pair(tmp_path, "p", ref, ref.astype(np.float32) * 0.9)
     args = ["evaluate", "--pred", str(tmp_path / "pred"), "--ref", str(tmp_path / "ref")]
-    assert main(args) == 2 and "--threshold" in capsys.readouterr().err
+    assert main(args) == 1 and "--threshold" in capsys.readouterr().err
     assert main([*args, "--threshold", "0.5"]) == 0

@@ -39,7 +39,7 @@ def test_wrapped_checkpoint_loads_with_a_report(tmp_path, wrap, note):
 
 
 def test_a_monai_dynunet_encoder_through_key_map(tmp_path):
-    """README example: a MONAI DynUNet trained elsewhere gives its encoder (input block, down-sampling
+    """docs/strategies.md example: a MONAI DynUNet trained elsewhere gives its encoder (input block, down-sampling
     blocks, bottleneck) to our UNet3D through `key_map`; its decoder keys stay out (not transferred)."""
     from monai.networks.nets import DynUNet
 
@@ -63,7 +63,7 @@ def test_a_monai_dynunet_encoder_through_key_map(tmp_path):
     (report,) = strategy.initialise(net)
     enc = [k for k in net.state_dict() if k.startswith("encoder.")]
     assert sorted(report.loaded) == sorted(enc) and report.mismatched == []
-    assert len(report.loaded) == 18 and len(report.skipped) == 48  # the README's key report
+    assert len(report.loaded) == 18 and len(report.skipped) == 48  # the key report in docs/strategies.md
     mine, theirs = net.state_dict(), monai_net.state_dict()
     assert torch.equal(mine["encoder.stages.1.conv1.conv.weight"], theirs["downsamples.0.conv1.conv.weight"])
     assert any(r.startswith("bottleneck. -> encoder.stages.2.") for r in report.renamed)

@@ -16,7 +16,8 @@ from transferbench.data.splits import benchmark_splits
 
 
 def test_export_writes_nnunets_raw_layout_and_the_benchmark_folds(synthetic_root, tmp_path, capsys):
-    assert main(["export", "nnunet", "--root", str(synthetic_root), "--out", str(tmp_path / "raw")]) == 0
+    assert main(["export", "nnunet", "--dataset", "covid19_ct_seg", "--root", str(synthetic_root),
+                 "--out", str(tmp_path / "raw")]) == 0  # fmt: skip
     ds = tmp_path / "raw" / "Dataset501_COVID19CTSeg"
     meta = json.loads((ds / "dataset.json").read_text())
     assert meta["channel_names"] == {"0": "CT"} and meta["labels"] == {"background": 0, "infection": 1}
@@ -43,7 +44,7 @@ def test_export_writes_nnunets_raw_layout_and_the_benchmark_folds(synthetic_root
         "written back in HU" in meta["description"]
         and "stored 0..255 written back in HU" in capsys.readouterr().out
     )
-    assert main(["export", "nnunet", "--root", str(synthetic_root), "--out", str(tmp_path / "raw")]) == 2
+    assert main(["export", "nnunet", "--root", str(synthetic_root), "--out", str(tmp_path / "raw")]) == 1
     assert "exists; pass --overwrite" in capsys.readouterr().err
 
 
@@ -86,7 +87,7 @@ def test_outside_results_become_a_leaderboard_row_with_statistics(synthetic_root
     assert pd.isna(ext.dsc_diff_scratch_matched)
     # with its steps declared (the tiny sweep's scratch trains 6) it is also set against the scratch trained as long
     assert main(["leaderboard", str(results), "--no-figures", "--external", f"nnU-Net (external)={csv}",
-                 "--external-steps", "6"]) == 0  # fmt: skip
+                 "--external-model", "unet3d", "--external-steps", "6"]) == 0  # fmt: skip
     ext = pd.read_csv(results / "leaderboard.csv").set_index("strategy").loc["nnU-Net (external)"]
     assert ext.matched_baseline == "scratch" and ext.dsc_diff_scratch_matched == pytest.approx(
         ext.dsc_diff_scratch
@@ -97,5 +98,5 @@ def test_outside_results_become_a_leaderboard_row_with_statistics(synthetic_root
     # a CSV that is not the fold's test set is refused, naming the cases
     scored.iloc[1:].to_csv(tmp_path / "short.csv", index=False)
     capsys.readouterr()
-    assert main(["leaderboard", str(results), "--external", f"x={tmp_path / 'short.csv'}"]) == 2
+    assert main(["leaderboard", str(results), "--external", f"x={tmp_path / 'short.csv'}"]) == 1
     assert f"missing {scored['case'].iloc[0]}" in capsys.readouterr().err

@@ -139,7 +139,7 @@ def test_outside_labels_that_share_a_file_are_refused(tmp_path, capsys):
     csv = tmp_path / "x.csv"
     csv.write_text("case,class,dsc\n")
     assert (
-        main(["leaderboard", str(results), "--external", f"ext A={csv}", "--external", f"ext-A={csv}"]) == 2
+        main(["leaderboard", str(results), "--external", f"ext A={csv}", "--external", f"ext-A={csv}"]) == 1
     )
     err = capsys.readouterr().err
     assert "'ext A' and 'ext-A' would both be stored as external/ext_a.csv" in err
@@ -150,6 +150,6 @@ def test_a_typo_in_a_model_override_fails_the_dry_run(synthetic_root, tmp_path, 
     models = {"unet3d": {"overrides": {"model": {"net": {"init_args": {"preset": "tiny"}}},
                                        "data": {"patchsize": [32, 32, 16]}}}}  # fmt: skip
     path = write_spec(tmp_path, synthetic_root, models=models)
-    assert main(["sweep", "--config", str(path), "--dry-run"]) == 2
+    assert main(["sweep", "--config", str(path), "--dry-run"]) == 1
     err = capsys.readouterr().err
     assert "(model 'unet3d'" in err and "patchsize" in err and "models.unet3d" in err

@@ -161,11 +161,11 @@ def test_tiny_sweep_end_to_end_and_idempotent(synthetic_root, tmp_path, capsys):
     # tables that do not belong to the plan, or no tables at all: refused, nothing rewritten
     per_case.assign(run="someone-elses-run").to_csv(clone / "per_case.csv", index=False)
     before = {p.name: p.read_bytes() for p in clone.iterdir() if p.is_file()}
-    assert main(["leaderboard", str(clone)]) == 2
+    assert main(["leaderboard", str(clone)]) == 1
     assert "per_case.csv: run 'someone-elses-run' is not in" in capsys.readouterr().err
     (clone / "per_case.csv").unlink()
     before.pop("per_case.csv")
-    assert main(["leaderboard", str(clone)]) == 2
+    assert main(["leaderboard", str(clone)]) == 1
     assert "none of the 5 planned runs has a record" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in clone.iterdir() if p.is_file()} == before
 
@@ -237,7 +237,7 @@ def test_bad_specs_rejected_at_planning_time(synthetic_root, tmp_path, changes, 
     with pytest.raises(SpecError, match=None) as info:
         load_spec(path)
     assert key in str(info.value) and str(path) in str(info.value)
-    assert main(["sweep", "--config", str(path)]) == 2
+    assert main(["sweep", "--config", str(path)]) == 1
     assert key in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
 
@@ -325,6 +325,8 @@ def test_submitit_local_executor(synthetic_root, tmp_path):
     assert len(per_case) == 32 and set(per_case.strategy) == {"scratch", "finetune"}
     # one submitit job per run: the pretraining level first, then the two target runs
     assert len(list((results / "submitit").glob("*_log.out"))) == 3
+    log = (results / "sweep.log").read_text()  # what the sweep said, timestamped, kept in its results folder
+    assert "sweep slurmish: 3 runs" in log and "3/3 runs finished" in log
 
 
 def test_extra_test_set_gets_its_own_leaderboard(synthetic_root, tmp_path):
@@ -609,7 +611,7 @@ def test_a_second_invocation_of_a_running_sweep_stops_naming_the_holder(syntheti
     results.mkdir(parents=True)
     (results / ".sweep.holder").write_text("pid 4242 on somehost, started 2026-12-02 03:00:00")
     with FileLock(str(results / ".sweep.lock")):  # what a running invocation holds
-        assert main(["sweep", "--config", str(path)]) == 2
+        assert main(["sweep", "--config", str(path)]) == 1
     err = capsys.readouterr().err
     assert "another `transferbench sweep` is running on this folder (pid 4242 on somehost" in err
     assert not (results / "runs").exists() and not (results / "plan.json").exists()  # nothing trained

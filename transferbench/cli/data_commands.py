@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from transferbench.cli.help import HelpFormatter
+
 
 def data_parser() -> argparse.ArgumentParser:
     from transferbench.data.sources import list_sources
 
-    parser = argparse.ArgumentParser(prog="transferbench data")
+    parser = argparse.ArgumentParser(prog="transferbench data", formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    prep = sub.add_parser("prepare", help="build a dataset on disk")
-    prep.add_argument("name", choices=["synthetic", "lidc_idri"])
+    prep = sub.add_parser("prepare", help="build a dataset on disk", formatter_class=HelpFormatter)
+    prep.add_argument("name", choices=["synthetic", "lidc_idri"], help="what to prepare")
     prep.add_argument("--out", required=True, help="output folder")
     prep.add_argument("--seed", type=int, default=0, help="synthetic: generator seed")
     prep.add_argument("--n-source-cases", type=int, default=16, help="synthetic: cases per non-COVID source")
@@ -20,20 +22,28 @@ def data_parser() -> argparse.ArgumentParser:
     prep.add_argument("--dicom", default=None, help="lidc_idri: the TCIA DICOM download (LIDC-IDRI-XXXX/...)")
     prep.add_argument("--consensus", type=float, default=0.5, help="lidc_idri: consensus level (0, 1]")
     prep.add_argument("--patients", nargs="*", default=None, help="lidc_idri: only these LIDC-IDRI-XXXX")
-    prev = sub.add_parser("preview", help="PNG with one slice per synthetic domain, lesion outlined")
-    prev.add_argument("--root", required=True)
-    prev.add_argument("--out", required=True)
-    sim = sub.add_parser("similarity", help="lesion similarity of every source to the COVID-19 target")
+    prev = sub.add_parser(
+        "preview",
+        help="PNG with one slice per synthetic domain, lesion outlined",
+        formatter_class=HelpFormatter,
+    )
+    prev.add_argument("--root", required=True, help="the synthetic benchmark's folder")
+    prev.add_argument("--out", required=True, help="the PNG to write (a PDF beside it)")
+    sim = sub.add_parser(
+        "similarity",
+        help="lesion similarity of every source to the COVID-19 target",
+        formatter_class=HelpFormatter,
+    )
     sim.add_argument("--root", required=True, help="data root holding the target and source datasets")
     sim.add_argument("--out", default=None, help="CSV path (default: ROOT/similarity.csv)")
-    src = sub.add_parser("sources", help="list registered dataset sources")
+    src = sub.add_parser("sources", help="list registered dataset sources", formatter_class=HelpFormatter)
     src.add_argument("-v", "--verbose", action="store_true", help="also the on-disk variants each accepts")
     for name, help_ in (
         ("check", "report every problem of a dataset on disk"),
         ("fingerprint", "dataset fingerprint"),
     ):
-        cmd = sub.add_parser(name, help=help_)
-        cmd.add_argument("name", choices=list_sources())
+        cmd = sub.add_parser(name, help=help_, formatter_class=HelpFormatter)
+        cmd.add_argument("name", choices=list_sources(), help="a registered source (`data sources`)")
         cmd.add_argument("--root", required=True, help="data root (holding the dataset folder) or the folder")
         cmd.add_argument(
             "--label-mode", default="infection", help="covid19_ct_seg: infection|lungs|lungs_infection"

@@ -1,5 +1,17 @@
 """The short help of the Lightning subcommands (`transferbench fit --help`); `--help-full` gives every option."""
 
+import argparse
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in its help line, except where there is none to show (required, unset, off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or action.default in (None, False, [], argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 LIGHTNING_HELP = """usage: transferbench {command} --config FILE [--section.key VALUE ...]
 
 FILE: a YAML config or a packaged name (`transferbench configs`); any key can be overridden with a dotted
@@ -24,4 +36,15 @@ Most used:
   --save_predictions true         also write test predictions as NIfTI
 
 Every option with its type and default: transferbench {command} --help-full
+"""
+
+PREDICT_FOLDER_HELP = """Folder mode, as nnUNetv2_predict (a trained run's masks for a folder of volumes):
+  transferbench predict -i DIR -o DIR --run RUN_DIR [--checkpoint PATH] [--device cpu|cuda]
+  -i, --input DIR                 folder of NIfTI volumes (case.nii.gz or case_0000.nii.gz)
+  -o, --output DIR                folder for the masks (<case>.nii.gz, on each input's grid and affine)
+  --run RUN_DIR                   a run folder of `transferbench fit` (config.yaml + checkpoints/)
+  --checkpoint PATH               default: RUN_DIR/checkpoints/last.ckpt
+  --device cpu|cuda               default: cuda when available
+
+Config mode (LightningCLI, the test cases of a config's data):
 """

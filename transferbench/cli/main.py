@@ -8,12 +8,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from transferbench.cli.help import HelpFormatter
 from transferbench.configs import packaged_configs
-from transferbench.errors import TransferbenchError
+from transferbench.errors import TransferbenchError, UsageError
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
-USAGE = """usage: transferbench COMMAND ...   (or python -m transferbench; transferbench --version)
+USAGE = """usage: transferbench [-v | -q] COMMAND ...   (or python -m transferbench; transferbench --version)
+
+-v / -q before the command: more / less of what long commands say along the way (a sweep also keeps all of
+it in RESULTS/sweep.log).
 
 Training (LightningCLI; --print_config, dotted overrides such as --trainer.max_epochs 5):
   fit|validate|test|predict --config FILE   FILE may be a path or a packaged config name (see `configs`)
@@ -46,6 +50,9 @@ Data and registries:
   models                                    registered networks
   strategies                                registered transfer strategies
   configs                                   packaged example configs
+
+Every command: -h for its options and defaults. Exit status: 0 success, 1 a finding (a problem `data check`
+or `evaluate` reports, a failed run) or a runtime error, 2 a usage error (a command line that does not parse).
 """
 
 
@@ -78,9 +85,11 @@ def _resolve_config_names(args: list[str]) -> list[str]:
 
 
 def _sweep_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="transferbench sweep")
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="transferbench sweep")
     parser.add_argument("--config", default="synthetic", help="sweep YAML, or a packaged sweep name")
-    parser.add_argument("--launcher", choices=["local", "submitit"], default=None)
+    parser.add_argument(
+        "--launcher", choices=["local", "submitit"], default=None, help="default: the sweep file's launcher"
+    )
     parser.add_argument("--jobs", type=int, default=None, help="local launcher: concurrent runs")
     parser.add_argument(
         "--cluster", default=None, help="submitit: slurm (default when available), local, debug"
@@ -93,13 +102,28 @@ def _sweep_main(argv: list[str]) -> int:
         action="store_true",
         help="measure this machine's step and inference costs again (they are cached per machine)",
     )
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="submitit on Slurm: queue every level with its dependencies and return (collect with --status "
+        "and `leaderboard` later)",
+    )
+    parser.add_argument(
+        "--status",
+        metavar="RESULTS_DIR",
+        default=None,
+        help="count a results folder's runs by status and stop",
+    )
     args = parser.parse_args(argv)
-    from transferbench.sweep.run import run_sweep
+    from transferbench.sweep.run import run_sweep, sweep_status
 
+    if args.status:
+        return 1 if sweep_status(args.status) else 0
     try:
         failed = run_sweep(
-            args.config, args.launcher, args.jobs, args.cluster, args.dry_run, recalibrate=args.recalibrate
-        )
+            args.config, args.launcher, args.jobs, args.cluster, args.dry_run, recalibrate=args.recalibrate,
+            detach=args.detach,
+        )  # fmt: skip
     except KeyboardInterrupt:
         print("interrupted: the runs in flight are marked interrupted; run the same command again to resume",
               file=sys.stderr)  # fmt: skip
@@ -108,9 +132,9 @@ def _sweep_main(argv: list[str]) -> int:
 
 
 def _leaderboard_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="transferbench leaderboard")
-    parser.add_argument("results_dir")
-    parser.add_argument("--no-figures", action="store_true")
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="transferbench leaderboard")
+    parser.add_argument("results_dir", help="a sweep's results folder (results/<sweep>)")
+    parser.add_argument("--no-figures", action="store_true", help="tables only, no figures")
     parser.add_argument(
         "--external",
         action="append",
@@ -160,9 +184,9 @@ def _leaderboard_main(argv: list[str]) -> int:
 
 def _lightning_main(command: str, rest: list[str]) -> int:
     if any(a in ("-h", "--help") for a in rest):
-        from transferbench.cli.help import LIGHTNING_HELP
+        from transferbench.cli.help import LIGHTNING_HELP, PREDICT_FOLDER_HELP
 
-        print(LIGHTNING_HELP.format(command=command))
+        print((PREDICT_FOLDER_HELP if command == "predict" else "") + LIGHTNING_HELP.format(command=command))
         return 0
     rest = ["--help" if a == "--help-full" else a for a in rest]
     from transferbench.training.cli import run_lightning
@@ -223,7 +247,16 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_upstream()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help", "help"):
+    verbosity = 0
+    while argv and argv[0] in ("-v", "--verbose", "-q", "--quiet"):
+        verbosity += 1 if argv.pop(0) in ("-v", "--verbose") else -1
+    from transferbench.logs import configure
+
+    configure(verbosity)
+    if not argv:  # no command is a usage error: the usage on stderr, status 2 (as argparse)
+        print(USAGE, file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
@@ -239,10 +272,16 @@ def main(argv: list[str] | None = None) -> int:
             return _lightning_main(command, rest)
         if command in COMMANDS:
             return COMMANDS[command](rest)
-    except TransferbenchError as err:
+    except BrokenPipeError:  # output piped into `head` and closed: not an error of the command
+        sys.stderr.close()
+        return 0
+    except TransferbenchError as err:  # a runtime error the user can fix: 1; a command line that is not: 2
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return 2 if isinstance(err, UsageError) else 1
     if command in ("models", "strategies", "configs"):
+        if rest and rest[0] not in ("-h", "--help"):
+            print(f"error: `{command}` takes no arguments, got {' '.join(rest)!r}", file=sys.stderr)
+            return 2
         return _listing(command)
     print(f"error: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2

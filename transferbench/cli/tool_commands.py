@@ -6,14 +6,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from transferbench.cli.help import HelpFormatter
 from transferbench.errors import TransferbenchError
 
 
 def evaluate_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="transferbench evaluate")
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="transferbench evaluate")
     parser.add_argument("--pred", required=True, help="folder of predicted masks (<case>.nii.gz)")
     parser.add_argument("--ref", required=True, help="folder of reference masks (<case>.nii.gz)")
-    parser.add_argument("--tolerance-mm", type=float, default=3.0)
+    parser.add_argument(
+        "--tolerance-mm", type=float, default=3.0, help="NSD tolerance in mm (3 for infection and lesions)"
+    )
     parser.add_argument("--out", default=None, help="CSV to write (default: print)")
     parser.add_argument(
         "--threshold", type=float, default=None, help="binarise probability maps at this value"
@@ -52,11 +55,15 @@ def evaluate_main(argv: list[str]) -> int:
     )
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
-    return 2 if result.problems else 0
+    return 1 if result.problems else 0  # a finding, as `data check`
 
 
 def predict_folder_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="transferbench predict")
+    parser = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
+        prog="transferbench predict",
+        description="A trained run's masks for a folder of volumes (nnU-Net style).",
+    )
     parser.add_argument(
         "-i", "--input", required=True, help="folder of NIfTI volumes (case.nii.gz or case_0000.nii.gz)"
     )
@@ -75,15 +82,17 @@ def predict_folder_main(argv: list[str]) -> int:
 
 
 def export_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="transferbench export")
-    parser.add_argument("format", choices=["nnunet"])
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="transferbench export")
+    parser.add_argument("format", choices=["nnunet"], help="the target format")
     parser.add_argument("--dataset", default="covid19_ct_seg", help="registered source (`data sources`)")
     parser.add_argument("--root", required=True, help="data root holding the dataset folder")
     parser.add_argument("--out", required=True, help="where Dataset<id>_<name>/ is written (nnUNet_raw)")
-    parser.add_argument("--dataset-id", type=int, default=501)
-    parser.add_argument("--fold-scheme", default="folds_4_train")
+    parser.add_argument("--dataset-id", type=int, default=501, help="nnU-Net dataset id (DatasetNNN_<name>)")
+    parser.add_argument(
+        "--fold-scheme", default="folds_4_train", help="the benchmark split (folds_4_train or folds_16_train)"
+    )
     parser.add_argument("--label-mode", default="infection", help="COVID-19-CT-Seg: infection, lungs, ...")
-    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
     parser.add_argument(
         "--keep-storage",
         action="store_true",
@@ -103,7 +112,7 @@ def export_main(argv: list[str]) -> int:
 
 
 def ceiling_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="transferbench ceiling")
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="transferbench ceiling")
     parser.add_argument("--config", required=True, help="fit config (path or packaged name)")
     parser.add_argument("--root", default=None, help="data root (default: the config's data.root)")
     parser.add_argument("--split", choices=["train", "test"], default="test")

@@ -156,7 +156,7 @@ class DAF(nn.Module):
 
 @register_model("ncovsegnet")
 class NCoVSegNet(SegmentationNet):
-    """nCoVSegNet. ``forward`` returns the four deep-supervision logit maps (1 channel, input size), finest
+    """nCoVSegNet (Liu et al. 2021), 2D: ECA-ResNet-50 backbone, GCA modules, DAF decoder. ``forward`` returns the four deep-supervision logit maps (1 channel, input size), finest
     (the prediction) first; in eval mode only the prediction.
 
     Args:

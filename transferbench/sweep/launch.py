@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 
 from transferbench.sweep.execute import execute_run, worker_init
-from transferbench.sweep.plan import Plan, Run
+from transferbench.sweep.runs import Plan, Run
 from transferbench.sweep.store import ResultsStore
 
 
@@ -164,13 +164,20 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def run_submitit(
-    plan: Plan, cluster: str | None = None, parameters: dict | None = None, progress: Progress | None = None
+    plan: Plan,
+    cluster: str | None = None,
+    parameters: dict | None = None,
+    progress: Progress | None = None,
+    detach: bool = False,
 ) -> dict[str, dict]:
     """One job per run, submitted level by level as job arrays.
 
     On Slurm, every level is submitted at once and depends (``afterany``) on the previous level's jobs, so
-    the whole sweep is queued in one go; each job checks its own dependencies' results. With submitit's
-    ``local`` or ``debug`` executors (no scheduler), levels are run one after the other.
+    the whole sweep is queued in one go; each job checks its own dependencies' results. The user's
+    ``slurm_additional_parameters`` (account, qos, ...) reach every level. With ``detach`` it returns once
+    everything is queued (no results: `sweep --status` and `leaderboard` collect them later); otherwise it
+    waits for every job. With submitit's ``local`` or ``debug`` executors (no scheduler), levels are run one
+    after the other.
     """
     import submitit
 
@@ -187,9 +194,7 @@ def run_submitit(
         if not todo:
             continue
         if is_slurm and previous_ids:
-            executor.update_parameters(
-                slurm_additional_parameters={"dependency": "afterany:" + ":".join(previous_ids)}
-            )
+            executor.update_parameters(slurm_additional_parameters=_with_dependency(parameters, previous_ids))
         jobs = executor.map_array(execute_run, todo)
         for r in todo:
             book.progress.started(r)
@@ -199,10 +204,25 @@ def run_submitit(
         else:
             for r, job in zip(todo, jobs):
                 _collect(book, r, job)
+    if detach:
+        if not is_slurm:
+            raise ValueError(
+                "--detach needs a scheduler (cluster slurm): other executors run in this process"
+            )
+        return {}
     for todo, jobs in submitted:
         for r, job in zip(todo, jobs):
             _collect(book, r, job)
     return book.results
+
+
+def _with_dependency(parameters: dict | None, previous_ids: list[str]) -> dict:
+    """The user's ``slurm_additional_parameters`` (account, qos, ...) plus this level's dependency on the
+    previous one: submitit replaces the whole dict on every update, so it is rebuilt, never replaced."""
+    extra = dict((parameters or {}).get("slurm_additional_parameters") or {})
+    after = "afterany:" + ":".join(previous_ids)
+    extra["dependency"] = f"{extra['dependency']},{after}" if extra.get("dependency") else after
+    return extra
 
 
 def _collect(book: Book, run: Run, job) -> None:

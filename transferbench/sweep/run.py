@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from transferbench.errors import TransferbenchError
+from transferbench.logs import LogStream, ensure_configured, log_file
 from transferbench.sweep import interrupt
 from transferbench.sweep.aggregate import aggregate, write_plan
 from transferbench.sweep.datacheck import check_sweep_data
@@ -34,12 +35,14 @@ def run_sweep(
     dry_run: bool = False,
     stream=None,
     recalibrate: bool = False,
+    detach: bool = False,
 ) -> int:
-    """Returns the number of runs that did not finish (0 = complete)."""
+    """Returns the number of runs that did not finish (0 = complete; with ``detach``, 0 once queued)."""
     import os
 
     os.environ.setdefault("WANDB_SILENT", "true")
-    stream = stream or sys.stderr
+    ensure_configured()
+    stream = stream or LogStream()
     spec = load_spec(config)
     jobs = jobs or int(spec.launcher.get("jobs", 1))
     threads = int(spec.launcher.get("threads", 1))
@@ -49,14 +52,18 @@ def run_sweep(
         print(describe(plan, seconds, jobs, threads), file=stream)
         return 0
     results_dir = Path(spec.results_dir)
-    with sweep_lock(results_dir):  # before planning: a second invocation stops at once
+    with sweep_lock(results_dir), log_file(results_dir / "sweep.log"):  # one invocation; all it says, kept
         plan = _plan_and_check(spec, stream, dry_run=False)
         handlers = interrupt.install()
         try:
-            failed = _run_and_aggregate(spec, plan, results_dir, launcher, jobs, cluster, stream, recalibrate)
+            failed = _run_and_aggregate(
+                spec, plan, results_dir, launcher, jobs, cluster, stream, recalibrate, detach
+            )
         finally:
             interrupt.restore(handlers)
-    log_summary_to_wandb(results_dir, spec.name)
+    if detach:
+        return failed
+    log_summary_to_wandb(results_dir, spec.name, spec.wandb)
     return failed
 
 
@@ -114,7 +121,9 @@ def planned_power(spec) -> str:
     return "\n".join(lines)
 
 
-def _run_and_aggregate(spec, plan, results_dir: Path, launcher, jobs, cluster, stream, recalibrate) -> int:
+def _run_and_aggregate(
+    spec, plan, results_dir: Path, launcher, jobs, cluster, stream, recalibrate, detach=False
+) -> int:
     store = ResultsStore(results_dir)
     write_plan(plan, store)
     if any(store.result(r.id) is None for r in plan.runs):  # something will train here: record with what
@@ -131,8 +140,15 @@ def _run_and_aggregate(spec, plan, results_dir: Path, launcher, jobs, cluster, s
         results = run_local(plan, jobs, progress, threads)
     elif launcher == "submitit":
         results = run_submitit(
-            plan, cluster or spec.launcher.get("cluster"), spec.launcher.get("submitit"), progress
+            plan, cluster or spec.launcher.get("cluster"), spec.launcher.get("submitit"), progress, detach
         )
+        if detach:
+            print(
+                f"sweep {spec.name}: every level queued with its dependencies; `transferbench sweep --status "
+                f"{results_dir}` shows progress, `transferbench leaderboard {results_dir}` aggregates",
+                file=stream,
+            )
+            return 0
     else:
         raise ValueError(f"unknown launcher {launcher!r}; use local or submitit")
     board = aggregate(results_dir)
@@ -146,6 +162,25 @@ def _run_and_aggregate(spec, plan, results_dir: Path, launcher, jobs, cluster, s
         cols = [c for c in TOP_COLUMNS if c in board.columns]
         print(board[cols].head(24).to_string(index=False, float_format=lambda v: f"{v:.3g}"), file=stream)
     return len(failed)
+
+
+def sweep_status(results_dir: str | Path, stream=None) -> int:
+    """Counts of the planned runs by status (done, failed, interrupted, not run) from the results folder
+    alone, e.g. while a detached Slurm sweep is queued; returns the number of runs not done."""
+    from collections import Counter
+
+    store = ResultsStore(results_dir)
+    runs = store.read_plan()["runs"]
+    status = {r["id"]: store.status(r["id"]) for r in runs}
+    counts = Counter(status.values())
+    print(f"{results_dir}: {len(runs)} runs planned: "
+          + ", ".join(f"{counts[k]} {k}" for k in ("done", "failed", "interrupted", "not run") if counts[k]),
+          file=stream or sys.stdout)  # fmt: skip
+    for run_id, state in status.items():
+        if state == "failed":
+            print(f"  failed: {run_id}: {(store.failure(run_id) or {}).get('error', '')[:200]}",
+                  file=stream or sys.stdout)  # fmt: skip
+    return len(runs) - counts["done"]
 
 
 @contextlib.contextmanager
@@ -173,8 +208,9 @@ def sweep_lock(results_dir: Path):
         lock.release()
 
 
-def log_summary_to_wandb(results_dir: Path, name: str) -> None:
-    """One W&B run per sweep with the leaderboard as a Table and the figures (offline unless configured)."""
+def log_summary_to_wandb(results_dir: Path, name: str, settings: dict | None = None) -> None:
+    """One W&B run per sweep (in the sweep's ``wandb`` project / entity) with the leaderboard as a Table and
+    an artifact (with ``per_case.csv``), and the figures; offline unless W&B is configured."""
     import os
 
     import pandas as pd
@@ -192,12 +228,18 @@ def log_summary_to_wandb(results_dir: Path, name: str) -> None:
     if logged.is_file() and logged.read_text().strip() == digest:
         return
     mode = os.environ.get("WANDB_MODE") or ("online" if wandb_configured() else "offline")
+    settings = dict(settings or {})
     run = wandb.init(
-        project="transferbench", group=name, job_type="leaderboard", name=f"{name}-leaderboard",
-        dir=str(results_dir), mode=mode, reinit="create_new",
+        project=settings.get("project", "transferbench"), entity=settings.get("entity"), group=name,
+        job_type="leaderboard", name=f"{name}-leaderboard", dir=str(results_dir), mode=mode, reinit="create_new",
     )  # fmt: skip
     board = pd.read_csv(results_dir / "leaderboard.csv")
     run.log({"leaderboard": wandb.Table(dataframe=board)})
+    artifact = wandb.Artifact(f"leaderboard-{name}", type="results")
+    for table in ("leaderboard.csv", "per_case.csv"):
+        if (results_dir / table).is_file():
+            artifact.add_file(str(results_dir / table))
+    run.log_artifact(artifact)
     for png in sorted((results_dir / "figures").glob("*.png")):
         run.log({f"figures/{png.stem}": wandb.Image(str(png))})
     run.finish()

@@ -30,8 +30,9 @@ TOP_KEYS = {
     "name", "description", "base_config", "data_root", "prepare_synthetic", "target", "models", "sources",
     "source_sets", "strategies", "seeds", "budget", "overrides", "dice_threshold", "results_dir", "launcher",
     "save_predictions", "imagenet_weights", "baselines", "converged_factor", "common_random_numbers",
-    "target_difference", "min_seeds", "optional_sources",
+    "target_difference", "min_seeds", "optional_sources", "wandb",
 }  # fmt: skip
+WANDB_KEYS = ("project", "entity")
 TARGET_KEYS = {"dataset", "label_mode", "fold_scheme", "folds", "extra_test", "train_cases", "val_source"}
 LAUNCHER_KEYS = {"name", "jobs", "threads", "cluster", "submitit"}
 BASELINES = ("scratch", "scratch_matched", "scratch_converged")
@@ -88,6 +89,7 @@ class SweepSpec:
     converged_factor: float = 2.0  # scratch_converged trains this many times the largest matched budget
     common_random_numbers: bool = True  # strategies share a seed's initialisation and data order
     train_cases: list[int] | None = None  # label-budget axis (labelled target volumes); None = the fold's all
+    wandb: dict[str, str] = field(default_factory=dict)  # W&B project / entity of every run of the sweep
     target_difference: float = 0.03  # DSC difference the design is powered for (statistics.TARGET_DIFFERENCE)
     min_seeds: int = 5  # fewer seeds: every verdict is "too few seeds" (statistics.MIN_SEEDS)
 
@@ -285,6 +287,7 @@ def _checked_keys(raw: dict, where: str) -> dict:
     for section, what, allowed in (
         ("budget", "phase", ("pretrain", "finetune", "finetune_n<labelled volumes>")),
         ("launcher", "key", sorted(LAUNCHER_KEYS)),
+        ("wandb", "key", WANDB_KEYS),
     ):
         extra = sorted(k for k in set(raw.get(section) or {}) - set(allowed) if not _per_budget(section, k))
         if extra:
@@ -387,5 +390,5 @@ def load_spec(path: str | Path) -> SweepSpec:
         description=str(raw.get("description", "")), notes=notes,
         imagenet_weights=_imagenet_weights(raw, where, strategies, notes), baselines=baselines,
         converged_factor=factor, common_random_numbers=bool(raw.get("common_random_numbers", True)),
-        train_cases=train_cases, **design,
+        train_cases=train_cases, wandb={k: str(v) for k, v in (raw.get("wandb") or {}).items()}, **design,
     )  # fmt: skip

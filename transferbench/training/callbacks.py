@@ -3,6 +3,7 @@
 All go into ``trainer.default_root_dir`` through ``RunFolder``, on global rank zero, atomically:
 ``transfer.json`` (strategy, key reports, parameter counts), ``per_case_test.csv`` and ``test_metrics.json``
 (after ``test``), ``predictions/<case>.nii.gz`` (test predictions when asked, and every ``predict``).
+``WandbRecords`` gives W&B what it keeps of a run: summaries, inputs and outputs as artifacts.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 
 from transferbench.data.io import save_nifti
 from transferbench.run_folder import RunFolder
-from transferbench.training.loggers import wandb_loggers
+from transferbench.training.loggers import declare_inputs, log_run_artifacts, wandb_loggers
 from transferbench.training.module import SegmentationModule
 
 
@@ -65,8 +66,24 @@ class TestResultsWriter(pl.Callback):
         folder = run_folder(trainer)
         folder.write_text(RunFolder.PER_CASE, pl_module.test_results.to_csv(index=False))
         folder.write_json(RunFolder.TEST_METRICS, pl_module.test_summary or {})
-        for lg in wandb_loggers(trainer.loggers):  # the per-case scores, as a W&B Table
+        for lg in wandb_loggers(trainer.loggers):  # the per-case scores, as a W&B Table and an artifact
             lg.log_table("test/per_case", dataframe=pl_module.test_results)
+            log_run_artifacts(lg, None, folder.file(RunFolder.PER_CASE))
+
+
+class WandbRecords(pl.Callback):
+    """W&B summaries and the pretrainings a training starts from (at its start), its checkpoint as an
+    artifact (at its end): the lineage pretrain -> fine-tune of a sweep."""
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: SegmentationModule) -> None:
+        if trainer.is_global_zero:
+            for lg in wandb_loggers(trainer.loggers):
+                declare_inputs(lg)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: SegmentationModule) -> None:
+        if trainer.is_global_zero:
+            for lg in wandb_loggers(trainer.loggers):
+                log_run_artifacts(lg, run_folder(trainer).last_checkpoint, None)
 
 
 class PredictionWriter(BasePredictionWriter):

@@ -10,15 +10,15 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback, _InstantiatorFn
 
 from transferbench.data.datamodule import CTSegDataModule
-from transferbench.errors import RunFolderError, StrategyError
+from transferbench.errors import RunFolderError, StrategyError, UsageError
 from transferbench.quiet import quiet_upstream
 from transferbench.run_folder import RunFolder
 from transferbench.strategies import create_strategy
-from transferbench.training.callbacks import PredictionWriter, TestResultsWriter, TransferReport
+from transferbench.training.callbacks import PredictionWriter, TestResultsWriter, TransferReport, WandbRecords
 from transferbench.training.loggers import build_loggers, log_config
 from transferbench.training.module import SegmentationModule
 from transferbench.training.run_config import RunConfig
@@ -77,7 +77,8 @@ class TransferbenchCLI(LightningCLI):
             "--wandb",
             type=dict | None,
             default=None,
-            help="W&B labels of the run: {group: ..., name: ..., tags: [...]} (a sweep sets them).",
+            help="W&B settings of the run: {project: ..., entity: ..., group: ..., name: ..., tags: [...]} "
+            "(a sweep sets them from its `wandb:` key).",
         )
         parser.add_argument(
             "--overwrite",
@@ -168,12 +169,15 @@ class TransferbenchCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs):
         cfg = self._run_config()
+        logged: list = []  # with our loggers: learning rates per parameter group, W&B records
         if self._get(self.config_init, "trainer", default={}).get("logger") in (None, True):
             kwargs["logger"] = build_loggers(cfg.trainer.default_root_dir or ".", **(cfg.get("wandb") or {}))
+            logged = [LearningRateMonitor(logging_interval="epoch"), WandbRecords()]
         configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
         kwargs["callbacks"] = [  # the config's own callbacks (`--trainer.callbacks+`) are kept
             *(configured if isinstance(configured, list) else [configured]),
             *(kwargs.get("callbacks") or []),
+            *logged,
             TransferReport(),
             TestResultsWriter(bool(cfg.get("save_predictions", False))),
             PredictionWriter(),
@@ -217,7 +221,7 @@ def refuse_optimizer_overrides(args: list[str]) -> None:
     strategy's per-part learning rates (``encoder_lr_scale``, frozen parts) and the schedule: refused."""
     given = [a for a in args if a.split("=")[0].split(".")[0] in LIGHTNING_OPTIMISER_ARGS]
     if given:
-        raise StrategyError(
+        raise UsageError(
             f"{given[0]}: not taken, it would silently replace the strategy's parameter groups and schedule. "
             "Set the optimiser through the module: --model.optimizer {sgd,adam,adamw} --model.lr LR "
             "--model.weight_decay WD --model.lr_schedule {poly,cosine,constant,adjust_lr}"
