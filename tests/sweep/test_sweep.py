@@ -577,6 +577,27 @@ def test_self_supervised_rows_get_their_pretraining_and_matched_scratch(syntheti
         plan_of(tmp_path, synthetic_root, sources=sources, strategies=bare, optional_sources=["mosmed_pool"])
 
 
+def test_self_supervised_then_supervised_pretraining_is_a_chain(synthetic_root, tmp_path):
+    """`chain: [pool:mae]`: MAE on the unlabelled pool, then supervised on the tumour source from it, then the
+    target; every stage counts in the row's steps, and its matched scratch trains as long."""
+    sources = {"tumor": "msd_lung_tumor", "pool": "synthetic_unlabelled"}
+    strategies = ["finetune", {"label": "finetune_mae_then_sup", "name": "finetune", "chain": ["pool:mae"],
+                               "sources": ["tumor"]}]  # fmt: skip
+    plan = plan_of(tmp_path, synthetic_root, sources=sources, strategies=strategies,
+                   baselines=["scratch_matched"])  # fmt: skip
+    by = {(r.strategy, r.source): r for r in plan.runs}
+    ssl, sup = by[("pretrain", "pool_mae")], by[("pretrain", "pool_mae>tumor")]
+    assert ssl.config.resolved["model"]["pretext"] == "mae" and not ssl.deps
+    stage = sup.config.resolved["strategy"]
+    assert sup.deps == [ssl.id] and stage["pretext"] == "mae" and stage["sources"] == ["synthetic_unlabelled"]
+    assert stage["pretrained"].endswith(f"{ssl.id}/checkpoints/last.ckpt")
+    assert "pretext" not in sup.config.resolved["model"]  # the stage itself is supervised, on the tumours
+    row = by[("finetune_mae_then_sup", "tumor")]
+    assert row.deps == [sup.id] and row.total_steps == row.steps + sup.steps + ssl.steps
+    assert by[("pretrain", "tumor")].id != sup.id  # plain supervised pretraining stays its own run
+    assert row.total_steps in {r.steps for r in plan.runs if r.strategy.startswith("scratch_matched")}
+
+
 def test_leaderboard_and_figure_per_label_budget(tmp_path):
     import numpy as np
 

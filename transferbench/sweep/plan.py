@@ -109,10 +109,13 @@ class Planner:
                     f"{self.spec.path}: ImageNet can only be the first stage of a chain, got {need.chain}"
                 )
             strategy = self._imagenet(model)
-        elif need.chain:
-            previous = PretrainNeed((need.chain[-1],), "merged", need.chain[:-1], need.model, need.seed)
+        elif need.chain:  # the stage before: supervised on a source, or self-supervised (``source:pretext``)
+            source, _, pretext = need.chain[-1].partition(":")
+            previous = PretrainNeed(
+                (source,), "merged", need.chain[:-1], need.model, need.seed, pretext or None
+            )
             deps = [self.pretraining(model, previous)]
-            strategy = {"name": "finetune", "sources": [need.chain[-1]]}
+            strategy = {"name": "finetune", "sources": [source], **({"pretext": pretext} if pretext else {})}
             if need.chain[:-1]:
                 strategy["chain"] = list(need.chain[:-1])
             strategy["pretrained"] = self.checkpoint(deps[0])
@@ -125,11 +128,28 @@ class Planner:
         label = "+".join(self.spec.source_label(s) for s in need.sources) + (
             "_per_source" if per_source else f"_{need.pretext}" if need.pretext else ""
         )
-        source = ">".join([*need.chain, label]) if need.chain else label
+        source = ">".join([*map(self._stage_label, need.chain), label])
         config = self._config(model, need.seed or 0, "pretrain", strategy, settings)
         run = Run("", "pretrain", model.label, "pretrain", source, None, need.seed or 0, config,
                   self.spec.results_dir, deps)  # fmt: skip
         return self._add(run, [model.label, "pretrain", source, f"seed{need.seed}"])
+
+    def _stage_label(self, stage: str) -> str:
+        """A chain stage in run labels: ``imagenet`` as it is, ``source:pretext`` as ``<label>_<pretext>``."""
+        source, _, pretext = stage.partition(":")
+        return f"{self.spec.source_label(source)}_{pretext}" if pretext else stage
+
+    def _chain(self, stages: list[str]) -> list[str]:
+        """A strategy entry's chain with sweep source labels replaced by registered names (pretexts kept)."""
+        out = []
+        for stage in [stages] if isinstance(stages, str) else stages:
+            source, sep, pretext = stage.partition(":")
+            out.append(
+                (self.spec.source_members(source)[0] if source in self.spec.sources else source)
+                + sep
+                + pretext
+            )
+        return out
 
     def _imagenet(self, model: ModelEntry) -> dict[str, Any]:
         """The ImageNet stage's strategy for ``model``: the sweep's weights file, or skipped without one."""
@@ -182,9 +202,11 @@ class Planner:
         the phase budget, for the compute controls)."""
         spec = self.spec
         members = spec.source_members(key) if key else []
-        needs = create_strategy({**entry.config, "sources": members}).needs(model.label, seed)
-        deps = [self.pretraining(model, n) for n in needs]
         strategy = {**entry.config, "sources": members}
+        if strategy.get("chain"):
+            strategy["chain"] = self._chain(strategy["chain"])
+        needs = create_strategy(strategy).needs(model.label, seed)
+        deps = [self.pretraining(model, n) for n in needs]
         if strategy["name"] == "imagenet":
             strategy = {**self._imagenet(model), **strategy}
         if deps:
