@@ -61,3 +61,13 @@ CASES = [  # (command, outcome, argv with {root} / {broken} / {tmp} filled in, e
 def test_exit_status(command, outcome, argv, expected, synthetic_root, broken_root, tmp_path, capsys):
     filled = [a.format(root=synthetic_root, broken=broken_root, tmp=tmp_path) for a in argv]
     assert _status(filled) == expected, capsys.readouterr().err[-2000:]
+
+
+def test_the_overview_names_every_command_of_the_tree():
+    """`transferbench --help` is written by hand (synopses); it must list every subcommand the tree has."""
+    from transferbench.cli.main import USAGE, build_parser
+
+    tree = build_parser()
+    (commands,) = [a for a in tree._actions if isinstance(a, __import__("argparse")._SubParsersAction)]
+    missing = [name for name in commands.choices if f"  {name}" not in USAGE and f"|{name}" not in USAGE]
+    assert not missing, missing

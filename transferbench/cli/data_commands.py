@@ -1,4 +1,5 @@
-"""`transferbench data ...`: prepare, check, fingerprint, preview, similarity and list sources."""
+"""`transferbench data ...` (a subcommand of the tree in ``main``): prepare, check, fingerprint, preview,
+similarity and list sources."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import sys
 from transferbench.cli.help import HelpFormatter
 
 
-def data_parser() -> argparse.ArgumentParser:
+def add_data(top) -> None:
+    """`transferbench data ...` in the command tree."""
     from transferbench.data.sources import list_sources
 
-    parser = argparse.ArgumentParser(prog="transferbench data", formatter_class=HelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    help_ = "datasets: prepare, check, fingerprint, preview, similarity, list sources"
+    parser = top.add_parser("data", help=help_, description=help_, formatter_class=HelpFormatter)
+    parser.set_defaults(handler=data_run, parser=parser)
+    sub = parser.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     prep = sub.add_parser("prepare", help="build a dataset on disk", formatter_class=HelpFormatter)
     prep.add_argument("name", choices=["synthetic", "lidc_idri"], help="what to prepare")
     prep.add_argument("--out", required=True, help="output folder")
@@ -52,19 +56,17 @@ def data_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--quick", action="store_true", help="headers only (what a sweep checks)")
         else:
             cmd.add_argument("--cache-dir", default=None, help="where fingerprints are stored")
-    return parser
 
 
-def data_main(argv: list[str]) -> int:
+def data_run(args: argparse.Namespace) -> int:
     from transferbench.data.sources import SOURCES
 
-    parser = data_parser()
-    args = parser.parse_args(argv)
-    if args.command == "prepare" and args.name == "synthetic":
+    parser = args.parser  # for parser.error
+    if args.data_command == "prepare" and args.name == "synthetic":
         from transferbench.data.synthetic import prepare_synthetic
 
         prepare_synthetic(args.out, seed=args.seed, n_source_cases=args.n_source_cases, workers=args.workers)
-    elif args.command == "prepare":
+    elif args.data_command == "prepare":
         from transferbench.data.lidc import prepare_lidc
 
         if not args.dicom:
@@ -74,19 +76,19 @@ def data_main(argv: list[str]) -> int:
         for path, msg in report.problems:
             print(f"problem: {path}: {msg}", file=sys.stderr)
         return 1 if report.problems else 0
-    elif args.command == "preview":
+    elif args.data_command == "preview":
         from transferbench.data.preview import render_preview
 
         print(f"wrote {render_preview(args.root, args.out)}")
-    elif args.command == "check":
+    elif args.data_command == "check":
         from transferbench.data.check import check_dataset
 
         report = check_dataset(args.name, args.root, args.label_mode, deep=not args.quick)
         print(report.format())
         return 0 if report.ok else 1
-    elif args.command == "fingerprint":
+    elif args.data_command == "fingerprint":
         data_fingerprint(args)
-    elif args.command == "similarity":
+    elif args.data_command == "similarity":
         from transferbench.data.similarity import write_similarity
 
         table, path = write_similarity(args.root, args.out)

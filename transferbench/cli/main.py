@@ -84,8 +84,13 @@ def _resolve_config_names(args: list[str]) -> list[str]:
     return out
 
 
-def _sweep_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="transferbench sweep")
+def add_sweep(sub) -> None:
+    parser = sub.add_parser(
+        "sweep",
+        help="plan, run (resumable) and aggregate a sweep (`synthetic` = the default)",
+        description="plan, run (resumable) and aggregate a sweep (`synthetic` = the default)",
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("--config", default="synthetic", help="sweep YAML, or a packaged sweep name")
     parser.add_argument(
         "--launcher", choices=["local", "submitit"], default=None, help="default: the sweep file's launcher"
@@ -114,7 +119,10 @@ def _sweep_main(argv: list[str]) -> int:
         default=None,
         help="count a results folder's runs by status and stop",
     )
-    args = parser.parse_args(argv)
+    parser.set_defaults(handler=sweep_run, parser=parser)
+
+
+def sweep_run(args: argparse.Namespace) -> int:
     from transferbench.sweep.run import run_sweep, sweep_status
 
     if args.status:
@@ -131,8 +139,13 @@ def _sweep_main(argv: list[str]) -> int:
     return 1 if failed else 0
 
 
-def _leaderboard_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="transferbench leaderboard")
+def add_leaderboard(sub) -> None:
+    parser = sub.add_parser(
+        "leaderboard",
+        help="rebuild tables and figures from stored runs (+ outside methods as rows)",
+        description="rebuild tables and figures from stored runs (+ outside methods as rows)",
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("results_dir", help="a sweep's results folder (results/<sweep>)")
     parser.add_argument("--no-figures", action="store_true", help="tables only, no figures")
     parser.add_argument(
@@ -151,7 +164,11 @@ def _leaderboard_main(argv: list[str]) -> int:
         default=None,
         help="its optimiser steps: also compared with the scratch trained as long",
     )
-    args = parser.parse_args(argv)
+    parser.set_defaults(handler=leaderboard_run, parser=parser)
+
+
+def leaderboard_run(args: argparse.Namespace) -> int:
+    parser = args.parser  # for parser.error
     from pathlib import Path
 
     from transferbench.sweep.aggregate import aggregate
@@ -217,74 +234,74 @@ def _listing(command: str) -> int:
     return 0
 
 
-def _tool(name: str):
-    def run(rest: list[str]) -> int:
-        from transferbench.cli import tool_commands
-
-        return getattr(tool_commands, name)(rest)
-
-    return run
-
-
-def _data(rest: list[str]) -> int:
-    from transferbench.cli.data_commands import data_main
-
-    return data_main(rest)
-
-
-COMMANDS = {
-    "data": _data,
-    "sweep": lambda rest: _sweep_main(rest),
-    "leaderboard": lambda rest: _leaderboard_main(rest),
-    "evaluate": _tool("evaluate_main"),
-    "ceiling": _tool("ceiling_main"),
-    "export": _tool("export_main"),
+LISTINGS = {"models": "registered networks", "strategies": "registered transfer strategies",
+            "configs": "packaged example configs"}  # fmt: skip
+LIGHTNING_HELP_LINES = {
+    "fit": "train (then test) a config: LightningCLI (--config FILE, dotted overrides)",
+    "validate": "validate a config's model (LightningCLI)",
+    "test": "test a config's model (LightningCLI)",
+    "predict": "masks for a folder of volumes with a trained run (-i/-o --run), or LightningCLI predict",
 }
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The command tree: every command is a subparser of this one. ``fit`` / ``validate`` / ``test`` /
+    ``predict`` hand their arguments on to LightningCLI (or, for ``predict -i/-o``, the folder mode), which
+    parses them; every other command parses its own options here."""
+    from transferbench.cli.data_commands import add_data
+    from transferbench.cli.tool_commands import add_ceiling, add_evaluate, add_export
+
+    parser = argparse.ArgumentParser(prog="transferbench", add_help=False)
+    parser.add_argument("-h", "--help", action="store_true", help="this overview")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more of what commands say")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less of what commands say")
+    parser.add_argument("-V", "--version", action="store_true", help="the version")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="transferbench")
+    for name, help_ in LIGHTNING_HELP_LINES.items():
+        sub.add_parser(name, add_help=False, help=help_).set_defaults(lightning=True)
+    for add in (add_sweep, add_leaderboard, add_evaluate, add_ceiling, add_export, add_data):
+        add(sub)
+    for name, help_ in LISTINGS.items():
+        listing = sub.add_parser(name, help=help_, description=help_)
+        listing.set_defaults(listing=True, parser=listing)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
+    from transferbench.logs import configure
     from transferbench.quiet import quiet_upstream
 
     quiet_upstream()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    verbosity = 0
-    while argv and argv[0] in ("-v", "--verbose", "-q", "--quiet"):
-        verbosity += 1 if argv.pop(0) in ("-v", "--verbose") else -1
-    from transferbench.logs import configure
-
-    configure(verbosity)
-    if not argv:  # no command is a usage error: the usage on stderr, status 2 (as argparse)
-        print(USAGE, file=sys.stderr)
-        return 2
-    if argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0
-    command, rest = argv[0], argv[1:]
-    if command in ("--version", "-V"):
+    parser = build_parser()
+    args, extra = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))  # usage errors: 2
+    configure(args.verbose - args.quiet)
+    if args.version:
         from transferbench import __version__
 
         print(f"transferbench {__version__}")
         return 0
+    if args.command is None:  # the overview; without a command (and without -h) it is a usage error
+        print(USAGE, file=sys.stdout if args.help else sys.stderr)
+        return 0 if args.help else 2
+    lightning = getattr(args, "lightning", False)
+    if extra and not lightning:
+        getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     try:  # every command's user-facing error, reported in one place
-        if command == "predict" and any(a in ("-i", "--input", "--run") for a in rest):
-            return _tool("predict_folder_main")(rest)
-        if command in LIGHTNING_COMMANDS:
-            return _lightning_main(command, rest)
-        if command in COMMANDS:
-            return COMMANDS[command](rest)
+        if lightning and args.command == "predict" and any(a in ("-i", "--input", "--run") for a in extra):
+            from transferbench.cli.tool_commands import predict_folder_main
+
+            return predict_folder_main(extra)
+        if lightning:
+            return _lightning_main(args.command, extra)
+        if getattr(args, "listing", False):
+            return _listing(args.command)
+        return args.handler(args)
     except BrokenPipeError:  # output piped into `head` and closed: not an error of the command
         sys.stderr.close()
         return 0
     except TransferbenchError as err:  # a runtime error the user can fix: 1; a command line that is not: 2
         print(f"error: {err}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
-    if command in ("models", "strategies", "configs"):
-        if rest and rest[0] not in ("-h", "--help"):
-            print(f"error: `{command}` takes no arguments, got {' '.join(rest)!r}", file=sys.stderr)
-            return 2
-        return _listing(command)
-    print(f"error: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-    return 2
 
 
 if __name__ == "__main__":

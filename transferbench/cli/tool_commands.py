@@ -1,5 +1,5 @@
 """`transferbench evaluate | export | ceiling | predict -i -o`: the bridges to other tools and the checks
-of a geometry, each a thin parser over the package (``main`` reports a ``TransferbenchError`` and exits 2)."""
+of a geometry, each a subcommand of the tree in ``main`` (which reports a ``TransferbenchError``, exit 1)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ from transferbench.cli.help import HelpFormatter
 from transferbench.errors import TransferbenchError
 
 
-def evaluate_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="transferbench evaluate")
+def add_evaluate(sub) -> None:
+    parser = sub.add_parser(
+        "evaluate",
+        help="score a folder of NIfTI predictions against references",
+        description="score a folder of NIfTI predictions against references",
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("--pred", required=True, help="folder of predicted masks (<case>.nii.gz)")
     parser.add_argument("--ref", required=True, help="folder of reference masks (<case>.nii.gz)")
     parser.add_argument(
@@ -28,7 +33,11 @@ def evaluate_main(argv: list[str]) -> int:
     parser.add_argument(
         "--fold-scheme", default="folds_4_train", help="with --fold: folds_4_train or folds_16_train"
     )
-    args = parser.parse_args(argv)
+    parser.set_defaults(handler=evaluate_run, parser=parser)
+
+
+def evaluate_run(args: argparse.Namespace) -> int:
+    parser = args.parser  # for parser.error
     from transferbench.data.splits import covid_fold
     from transferbench.evaluation.evaluate import evaluate_folder
 
@@ -81,8 +90,13 @@ def predict_folder_main(argv: list[str]) -> int:
     return 0
 
 
-def export_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="transferbench export")
+def add_export(sub) -> None:
+    parser = sub.add_parser(
+        "export",
+        help="an nnU-Net v2 raw dataset + splits_final.json of the benchmark folds",
+        description="an nnU-Net v2 raw dataset + splits_final.json of the benchmark folds",
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("format", choices=["nnunet"], help="the target format")
     parser.add_argument("--dataset", default="covid19_ct_seg", help="registered source (`data sources`)")
     parser.add_argument("--root", required=True, help="data root holding the dataset folder")
@@ -98,7 +112,10 @@ def export_main(argv: list[str]) -> int:
         action="store_true",
         help="copy 0..255 images as stored (default: written back in HU for nnU-Net's CT normalisation)",
     )
-    args = parser.parse_args(argv)
+    parser.set_defaults(handler=export_run, parser=parser)
+
+
+def export_run(args: argparse.Namespace) -> int:
     from transferbench.data.export import export_nnunet
 
     path, converted = export_nnunet(args.dataset, args.root, args.out, args.dataset_id, args.fold_scheme,
@@ -111,12 +128,20 @@ def export_main(argv: list[str]) -> int:
     return 0
 
 
-def ceiling_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="transferbench ceiling")
+def add_ceiling(sub) -> None:
+    parser = sub.add_parser(
+        "ceiling",
+        help="DSC of the ground truth through a config's geometry: the most any network could score",
+        description="DSC of the ground truth through a config's geometry: the most any network could score",
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("--config", required=True, help="fit config (path or packaged name)")
     parser.add_argument("--root", default=None, help="data root (default: the config's data.root)")
     parser.add_argument("--split", choices=["train", "test"], default="test")
-    args = parser.parse_args(argv)
+    parser.set_defaults(handler=ceiling_run, parser=parser)
+
+
+def ceiling_run(args: argparse.Namespace) -> int:
     from transferbench.config import read_yaml
     from transferbench.configs import find_config
     from transferbench.evaluation.ceiling import config_ceiling
