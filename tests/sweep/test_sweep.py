@@ -154,7 +154,7 @@ def test_tiny_sweep_end_to_end_and_idempotent(synthetic_root, tmp_path, capsys):
     shutil.copytree(results, clone, ignore=shutil.ignore_patterns("runs", "figures"))
     capsys.readouterr()
     assert main(["leaderboard", str(clone)]) == 0
-    assert "no run folders; re-analysing per_case.csv" in capsys.readouterr().out
+    assert "no run folders; re-analysing per_case.csv" in capsys.readouterr().err  # logged, not output
     assert outputs(clone) == first
     drawn = sorted(p.name for p in (clone / "figures").glob("*.png"))
     assert "unet3d_learning_curves.png" in drawn and "unet3d_overlays.png" not in drawn  # no predictions here

@@ -13,6 +13,7 @@ from matplotlib.lines import Line2D
 
 from transferbench.evaluation import stat_figures as sf
 from transferbench.evaluation.leaderboard import MATCHED, collapsed_mask, is_baseline, without_collapsed
+from transferbench.logs import LOGGER
 from transferbench.plots import OKABE_ITO, new_figure, radiological, styled
 from transferbench.plots import save_figure as save
 from transferbench.run_folder import RunFolder
@@ -217,12 +218,14 @@ def write_figures(
         heatmap(board, model, out / f"{model}_diff_heatmap.png")
         distributions(per_case, model, out / f"{model}_per_case_metrics.png")
         if folder_of is None:
-            print(f"overlays skipped for {model}: no run folders (their predictions) in this results folder")
+            LOGGER.info(
+                f"overlays skipped for {model}: no run folders (their predictions) in this results folder"
+            )
             continue
         try:
             overlays(folder_of, info, per_case, board, model, out / f"{model}_overlays.png")
         except (FileNotFoundError, OSError, KeyError, IndexError) as err:  # predictions or data not present
-            print(f"overlays skipped for {model}: {err}")
+            LOGGER.warning(f"overlays skipped for {model}: {err}")
 
 
 @styled

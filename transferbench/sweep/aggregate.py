@@ -27,6 +27,7 @@ from transferbench.evaluation.leaderboard import (
 )
 from transferbench.evaluation.reference import reference_for
 from transferbench.files import INCOMPLETE, atomic_write_text, staged_outputs
+from transferbench.logs import LOGGER
 from transferbench.sweep.external import external_tables
 from transferbench.sweep.plan import Plan
 from transferbench.sweep.report import leaderboard_markdown
@@ -249,7 +250,7 @@ def _gather(store: ResultsStore, out: Path) -> tuple[dict, pd.DataFrame, pd.Data
             f"sweep --config {info.get('spec', info['name'])}` (finished runs are skipped)"
         )
     per_case, runs, curves = committed_tables(store, info)
-    print(f"{results_dir}: no run folders; re-analysing per_case.csv, runs.csv and val_curves.csv")
+    LOGGER.info(f"{results_dir}: no run folders; re-analysing per_case.csv, runs.csv and val_curves.csv")
     own = ~per_case["run"].astype(str).str.startswith("external:")  # outside rows live in external/
     atomic_write_text(out / "per_case.csv", per_case[own].to_csv(index=False))  # the collapse flags of now
     own = ~runs["id"].astype(str).str.startswith("external:")
@@ -265,7 +266,7 @@ def aggregate(results_dir: str | Path, figures: bool = True) -> pd.DataFrame:
     the previous complete set."""
     results_dir = Path(results_dir)
     if (results_dir / INCOMPLETE).is_file():
-        print(
+        LOGGER.warning(
             f"{results_dir}: an earlier aggregation was killed while moving its outputs; rewriting them all"
         )
     for stale in results_dir.glob(".staged-*"):  # a killed aggregation's staging folder
@@ -329,7 +330,9 @@ def _figures(out: Path, info, main, board, runs, curves, folder_of, ranking, sim
     write_figures(out, info, main[main.n_train == full], board[board.n_train == full], folder_of, at_full)
     for model in sorted(main["model"].unique()):
         if learning_curves(curves, runs, model, out / f"{model}_learning_curves.png") is None:
-            print(f"learning curves skipped for {model}: no validation curves (val_curves.csv) recorded")
+            LOGGER.info(
+                f"learning curves skipped for {model}: no validation curves (val_curves.csv) recorded"
+            )
     label_budget(main, out, board)
     if similarity is not None:
         labels = {k: m[0] for k, m in info.get("sources", {}).items() if len(m) == 1}
