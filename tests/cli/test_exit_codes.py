@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +39,7 @@ CASES = [  # (command, outcome, argv with {root} / {broken} / {tmp} filled in, e
     ("data check", "usage", ["data", "check", "covid19_ct_seg"], 2),
     ("evaluate", "runtime", ["evaluate", "--pred", "{tmp}/nowhere", "--ref", "{tmp}/nowhere"], 1),
     ("evaluate", "usage", ["evaluate", "--pred", "{tmp}"], 2),
+    ("sweep", "success", ["sweep", "--status", "{repo}/results/synthetic"], 0),  # every committed run done
     ("sweep", "runtime", ["sweep", "--config", "{tmp}/missing.yaml", "--dry-run"], 1),
     ("sweep", "usage", ["sweep", "--jobs", "two"], 2),
     ("leaderboard", "runtime", ["leaderboard", "{tmp}/nowhere"], 1),
@@ -59,7 +61,8 @@ CASES = [  # (command, outcome, argv with {root} / {broken} / {tmp} filled in, e
     "command, outcome, argv, expected", CASES, ids=lambda v: v if isinstance(v, str) else None
 )
 def test_exit_status(command, outcome, argv, expected, synthetic_root, broken_root, tmp_path, capsys):
-    filled = [a.format(root=synthetic_root, broken=broken_root, tmp=tmp_path) for a in argv]
+    repo = Path(__file__).resolve().parents[2]
+    filled = [a.format(root=synthetic_root, broken=broken_root, tmp=tmp_path, repo=repo) for a in argv]
     assert _status(filled) == expected, capsys.readouterr().err[-2000:]
 
 

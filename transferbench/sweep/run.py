@@ -172,6 +172,12 @@ def sweep_status(results_dir: str | Path, stream=None) -> int:
     store = ResultsStore(results_dir)
     runs = store.read_plan()["runs"]
     status = {r["id"]: store.status(r["id"]) for r in runs}
+    recorded = Path(results_dir) / "runs.csv"  # a committed results folder has the table, not the run folders
+    if not (Path(results_dir) / "runs").is_dir() and recorded.is_file():
+        import pandas as pd
+
+        status.update(pd.read_csv(recorded).set_index("id")["status"].astype(str).to_dict())
+        status = {r["id"]: status[r["id"]] for r in runs}
     counts = Counter(status.values())
     print(f"{results_dir}: {len(runs)} runs planned: "
           + ", ".join(f"{counts[k]} {k}" for k in ("done", "failed", "interrupted", "not run") if counts[k]),
