@@ -1,4 +1,5 @@
-"""The README's Python API examples run as written (the data root pointed at the test session's data)."""
+"""The Python API page's examples (docs/python-api.md) run as written (the data root pointed at the test
+session's data)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,12 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "python-api.md"
 
 
 def _examples() -> list[str]:
-    text = README.read_text()
-    section = text[text.index("## Python API") :]
-    section = section[: section.index("\n## ", 1)]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    return re.findall(r"```python\n(.*?)```", PAGE.read_text(), flags=re.S)
 
 
 def test_the_readme_has_three_api_examples():
@@ -23,9 +22,9 @@ def test_the_readme_has_three_api_examples():
 
 @pytest.mark.parametrize("index", range(3))
 def test_readme_api_example_runs(index, synthetic_root, monkeypatch, capsys):
-    monkeypatch.chdir(README.parent)  # the committed results/synthetic are read relative to the checkout
+    monkeypatch.chdir(ROOT)  # the committed results/synthetic are read relative to the checkout
     code = _examples()[index].replace('"data/synthetic"', repr(str(synthetic_root)))
-    exec(compile(code, f"README.md Python API example {index + 1}", "exec"), {})
+    exec(compile(code, f"docs/python-api.md example {index + 1}", "exec"), {})
     out = capsys.readouterr().out
     assert out.strip()
     if index == 1:  # the packaged default sweep's own plan, counted here independently
