@@ -61,3 +61,15 @@ def test_tables_repeat_the_verdict_column(folder, header, at_least, page):
 
 def test_the_readme_shows_the_default_table():
     assert TABLES[0][1] in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("folder", ["synthetic", "synthetic_ssl"])
+def test_p_columns_hold_p_values_and_the_case_level_ones_respect_the_exact_floor(folder):
+    """`p_*` columns are p-values only (the probability of improvement is `prob_improve_*`), and an exact
+    Wilcoxon p over n cases (`p_case_*`) cannot be below 2 / 2^n."""
+    board = pd.read_csv(ROOT / "results" / folder / "leaderboard.csv")
+    p_cols = [c for c in board.columns if c.startswith("p_")]
+    assert all(re.fullmatch(r"p_(holm_|case_)?scratch(_matched)?", c) for c in p_cols), p_cols
+    for col in (c for c in p_cols if c.startswith("p_case_")):
+        rows = board[board[col].notna()]
+        assert (rows[col] >= 2.0 / 2.0 ** rows.n_cases - 1e-12).all(), col

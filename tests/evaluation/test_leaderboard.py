@@ -70,7 +70,7 @@ def test_rows_compare_with_the_step_matched_and_the_plain_scratch():
     # secondary: exact Wilcoxon on 10 cases (not 20 case x seed pairs): two-sided p = 2 / 2**10
     assert ft.p_case_scratch_matched == pytest.approx(2 / 1024)
     assert ft.per_seed_scratch_matched == "s0 +0.062, s1 +0.062" and ft.wins_scratch_matched == "10/10"
-    assert ft.seeds_won_scratch_matched == "2 of 2" and ft.p_improve_scratch_matched > 0.5
+    assert ft.seeds_won_scratch_matched == "2 of 2" and ft.prob_improve_scratch_matched > 0.5
     # two seeds are below the minimum: no claim, however clear the cases are
     assert ft.verdict == "too few seeds" and ft.verdict_scratch == "too few seeds"
     joint = board.loc[("joint", "tumor")]

@@ -24,7 +24,7 @@ from transferbench.evaluation.leaderboard import (
 )
 
 COLUMNS = ["family", "model", "a", "b", "n_seeds", "n_cases", "dsc_diff", "ci_low", "ci_high", "df", "p", "p_holm",
-           "verdict", "seeds_won", "per_seed", "p_improve", "p_improve_low", "p_improve_high", "seeds_needed",
+           "verdict", "seeds_won", "per_seed", "prob_improve", "prob_improve_low", "prob_improve_high", "seeds_needed",
            "interval", "p_case", "wins"]  # fmt: skip
 
 

@@ -144,7 +144,7 @@ def matched_baseline(keys: tuple, steps: dict[tuple, float], present: set[tuple]
 
 
 SUFFIX_COLUMNS = ["dsc_diff", "ci_low", "ci_high", "df", "p", "p_holm", "verdict", "n_seeds", "seeds_won",
-                  "per_seed", "p_improve", "p_improve_low", "p_improve_high", "seed_sd_base", "seeds_needed",
+                  "per_seed", "prob_improve", "prob_improve_low", "prob_improve_high", "seed_sd_base", "seeds_needed",
                   "interval", "p_case", "wins", "sd_diff", "var_seed", "var_case", "var_resid"]  # fmt: skip
 
 
@@ -156,8 +156,8 @@ def comparison_columns(cmp: dict, suffix: str = "") -> dict:
         "dsc_diff": cmp["diff"], "ci_low": cmp["ci_low"], "ci_high": cmp["ci_high"], "df": cmp["df"],
         "p": cmp["p"], "n_seeds": n, "seeds_won": f"{cmp['seeds_won']} of {n}" if n else "",
         "per_seed": ", ".join(f"s{s} {d:+.3f}" for s, d in cmp["per_seed"].items()),
-        "p_improve": cmp["p_improve"], "p_improve_low": cmp["p_improve_low"],
-        "p_improve_high": cmp["p_improve_high"], "seed_sd_base": cmp["seed_sd_b"],
+        "prob_improve": cmp["prob_improve"], "prob_improve_low": cmp["prob_improve_low"],
+        "prob_improve_high": cmp["prob_improve_high"], "seed_sd_base": cmp["seed_sd_b"],
         "seeds_needed": cmp["seeds_needed"], "interval": cmp["design"], "p_case": cmp["p_case"],
         "wins": f"{cmp['wins']}/{cmp['n_cases']}" if cmp["n_cases"] else "", "sd_diff": cmp["sd"],
         **{f"var_{k}": cmp["components"].get(k, math.nan) for k in ("seed", "case", "resid")},

@@ -184,7 +184,7 @@ def compare(
         "p_case": wilcoxon_p(dc),
         "per_seed": per_seed,
         "seeds_won": sum(v > 0 for v in per_seed.values()),
-        "p_improve": pi[0], "p_improve_low": pi[1], "p_improve_high": pi[2],
+        "prob_improve": pi[0], "prob_improve_low": pi[1], "prob_improve_high": pi[2],
         "seed_sd_a": sd(seed_means(a)), "seed_sd_b": sd(seed_means(b)),
         "seeds_needed": seeds_needed(comps, n_cases, delta) if comps else math.nan,
         "case_a": ca, "case_b": cb,

@@ -20,7 +20,7 @@ from transferbench.evaluation.leaderboard import (
 MAIN = ["rank", "model", "strategy", "source", "n_train", "steps", "n_runs", "collapsed", "unconverged", "n_cases", "dsc_mean",
         "dsc_mean_all", "seed_sd", "nsd_mean", "matched_baseline", "verdict", f"dsc_diff_{MATCHED}",
         f"ci_low_{MATCHED}", f"ci_high_{MATCHED}", f"p_holm_{MATCHED}", f"seeds_won_{MATCHED}",
-        f"p_improve_{MATCHED}", f"seed_sd_base_{MATCHED}", f"seeds_needed_{MATCHED}", f"p_case_{MATCHED}",
+        f"prob_improve_{MATCHED}", f"seed_sd_base_{MATCHED}", f"seeds_needed_{MATCHED}", f"p_case_{MATCHED}",
         f"per_seed_{MATCHED}", "verdict_scratch", "dsc_diff_scratch", "ci_low_scratch", "ci_high_scratch",
         "complete", "reference", "notes"]  # fmt: skip
 COST = ["model", "strategy", "source", "n_train", "planned", "finished", "finetune_wall_s", "pretrain_wall_s",
@@ -58,7 +58,7 @@ def _header(info: dict, board: pd.DataFrame, per_case: pd.DataFrame) -> list[str
         f"`too few seeds`: fewer than {least} seeds (below that even a stable recipe cannot detect a "
         f"{delta:g} DSC difference with 80% power), or not significant with fewer seeds than the comparison's "
         "own variance needs for it (`seeds_needed`); `no evidence`: enough seeds, nothing found. Replication: "
-        "`seeds_won` (seeds whose mean difference is > 0), `per_seed`, `p_improve` = P(row > baseline) over "
+        "`seeds_won` (seeds whose mean difference is > 0), `per_seed`, `prob_improve` = P(row > baseline) over "
         "seeds and cases (rliable's probability of improvement; its 95% CI in comparisons.csv / "
         "leaderboard.csv), `seed_sd_base` the baseline's between-seed sd. Secondary and conditional on the "
         "trained models (it treats the runs as fixed): `p_case`, the Wilcoxon signed-rank p over the "
