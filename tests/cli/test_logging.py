@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from transferbench.cli.main import main
 from transferbench.logs import LOGGER, LogStream, configure, log_file
 
@@ -40,6 +38,12 @@ def test_a_log_file_keeps_everything_with_timestamps(tmp_path, capsys):
 
 
 def test_verbosity_flags_come_before_the_command(capsys):
-    assert main(["-q", "models"]) == 0 and "unet3d" in capsys.readouterr().out  # output is not logging
-    assert main(["-v", "models"]) == 0
-    assert logging.getLogger("transferbench").handlers
+    try:
+        assert main(["-q", "models"]) == 0 and "unet3d" in capsys.readouterr().out  # output is not logging
+        LOGGER.info("progress")
+        assert "progress" not in capsys.readouterr().err  # -q: the terminal shows warnings and errors only
+        assert main(["-v", "models"]) == 0
+        LOGGER.debug("details")
+        assert "details" in capsys.readouterr().err  # -v: the debug lines too
+    finally:
+        configure(0)

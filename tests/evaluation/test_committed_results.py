@@ -72,4 +72,4 @@ def test_p_columns_hold_p_values_and_the_case_level_ones_respect_the_exact_floor
     assert all(re.fullmatch(r"p_(holm_|case_)?scratch(_matched)?", c) for c in p_cols), p_cols
     for col in (c for c in p_cols if c.startswith("p_case_")):
         rows = board[board[col].notna()]
-        assert (rows[col] >= 2.0 / 2.0 ** rows.n_cases - 1e-12).all(), col
+        assert (rows[col] >= 2.0 / 2.0**rows.n_cases - 1e-12).all(), col
