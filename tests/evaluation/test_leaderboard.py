@@ -114,6 +114,17 @@ def test_plateau_rule():
     assert converged(rising[:7]) is None and converged(None) is None  # too short to tell: unknown
 
 
+def test_plateau_rule_reads_the_curve_before_a_wsd_decay():
+    """A flat curve at the constant rate, then the decay's annealing gain: converged, not under-trained."""
+    curve = [(e, 0.6 + (0.01 if e % 2 else 0.0)) for e in range(16)] + [(e, 0.66) for e in range(16, 20)]
+    assert converged(curve) is False  # the whole curve: the decay's +0.06 reads as under-training
+    assert plateau_gain(curve, until=16) == pytest.approx(0.0) and converged(curve, until=16) is True
+    still_rising = [(e, 0.3 + 0.02 * e) for e in range(20)]
+    assert converged(still_rising, until=16) is False  # rising before the decay: still under-trained
+    assert converged(curve, until=7) is None  # too few validations before the decay to tell
+    assert converged(curve, until=float("nan")) is False  # runs.csv's empty cell: the whole curve
+
+
 def test_an_unconverged_run_is_counted_and_left_out_like_a_collapsed_one():
     per_case = table()
     late = (per_case.strategy == "finetune") & (per_case.seed == 1)

@@ -691,3 +691,27 @@ def test_every_run_gets_the_same_thread_count_whatever_jobs(synthetic_root, tmp_
     plan = make_plan(load_spec(write_spec(tmp_path, synthetic_root, launcher={"threads": 1})))
     launch.run_local(plan, jobs=jobs, threads=1)
     assert seen and set(seen) == {1}
+
+
+def test_a_wsd_run_records_where_its_decay_begins_and_the_plateau_rule_reads_the_curve_before(
+    synthetic_root, tmp_path
+):
+    import shutil
+
+    from transferbench.evaluation.leaderboard import plateau_gain
+
+    budget = {"finetune": {"trainer": {"max_epochs": 10, "check_val_every_n_epoch": 1},
+                           "data": {"iterations_per_epoch": 2}}}  # fmt: skip
+    overrides = {**FAST, "model": {"lr_schedule": "wsd", "decay_fraction": 0.2}}
+    path = write_spec(tmp_path, synthetic_root, strategies=["scratch"], budget=budget, overrides=overrides)
+    assert main(["sweep", "--config", str(path)]) == 0
+    results = tmp_path / "results" / "tiny"
+    run = pd.read_csv(results / "runs.csv").iloc[0]
+    curve = pd.read_csv(results / "val_curves.csv")
+    assert run.plateau_epochs == 8 and len(curve) == 10  # 20 steps, decay from step 16: epochs 0-7 precede it
+    points = list(zip(curve.epoch, curve.val_dice))
+    assert run.plateau_gain == pytest.approx(plateau_gain(points[:8]))
+    clone = tmp_path / "committed"  # re-analysed from the tables alone: the same statistic
+    shutil.copytree(results, clone, ignore=shutil.ignore_patterns("runs", "figures"))
+    assert main(["leaderboard", str(clone), "--no-figures"]) == 0
+    assert pd.read_csv(clone / "runs.csv").iloc[0].plateau_gain == pytest.approx(run.plateau_gain)

@@ -56,19 +56,25 @@ def without_collapsed(per_case: pd.DataFrame) -> pd.DataFrame:
     return per_case[~excluded_mask(per_case)]
 
 
-def plateau_gain(curve: list | None) -> float:
+def plateau_gain(curve: list | None, until: float | None = None) -> float:
     """Mean validation Dice of the last quarter of the validations minus that of the quarter before (the
-    plateau rule's statistic); NaN with fewer than ``PLATEAU_MIN_POINTS`` validations."""
-    if not curve or len(curve) < PLATEAU_MIN_POINTS:
+    plateau rule's statistic), read on the validations of epochs before ``until`` when given (a ``wsd``
+    schedule's constant part: its decay always gains, and that is annealing, not under-training); NaN with
+    fewer than ``PLATEAU_MIN_POINTS`` validations."""
+    points = sorted(curve or [])
+    if until is not None and not (isinstance(until, float) and math.isnan(until)):
+        points = [(e, d) for e, d in points if e < until]
+    if len(points) < PLATEAU_MIN_POINTS:
         return math.nan
-    dice = [float(d) for _, d in sorted(curve)]
+    dice = [float(d) for _, d in points]
     q = len(dice) // 4
     return float(np.mean(dice[-q:]) - np.mean(dice[-2 * q : -q]))
 
 
-def converged(curve: list | None) -> bool | None:
-    """The plateau rule (``PLATEAU_TOL``): True / False, None when the curve is too short to tell."""
-    gain = plateau_gain(curve)
+def converged(curve: list | None, until: float | None = None) -> bool | None:
+    """The plateau rule (``PLATEAU_TOL``; ``until`` as in ``plateau_gain``): True / False, None when the
+    curve is too short to tell."""
+    gain = plateau_gain(curve, until)
     return None if math.isnan(gain) else bool(gain < PLATEAU_TOL)
 
 

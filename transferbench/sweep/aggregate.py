@@ -79,7 +79,7 @@ def collect(store: ResultsStore) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict
                 df.insert(0, k, r.get(k))
             df["run"] = r["id"]
             df["collapsed"] = collapsed(df, res["val_curve"])
-            df["unconverged"] = converged(res["val_curve"]) is False
+            df["unconverged"] = converged(res["val_curve"], res.get("plateau_epochs")) is False
             records[-1]["collapsed"] = bool(df["collapsed"].iloc[0]) if len(df) else False
             frames.append(df)
     target = info["target"]["dataset"]
@@ -126,8 +126,9 @@ def _run_record(r: dict, res: dict | None, store: ResultsStore, info: dict, resu
         "total_steps": r.get("total_steps", math.nan),
         "steps_done": res.get("global_step", math.nan) if res else math.nan,
         "val_max": max((d for _, d in res["val_curve"]), default=math.nan) if res else math.nan,
-        "plateau_gain": plateau_gain(res["val_curve"]) if res else math.nan,
-        "converged": converged(res["val_curve"]) if res else None,
+        "plateau_epochs": res.get("plateau_epochs") if res else None,
+        "plateau_gain": plateau_gain(res["val_curve"], res.get("plateau_epochs")) if res else math.nan,
+        "converged": converged(res["val_curve"], res.get("plateau_epochs")) if res else None,
         "collapsed": False,
         "epochs_to_dice": epochs_to_reach(res["val_curve"], info["dice_threshold"]) if res else math.nan,
         "error": error,
@@ -199,9 +200,10 @@ def committed_tables(store: ResultsStore, info: dict) -> tuple[pd.DataFrame, pd.
     }
     per_case["collapsed"] = per_case["run"].map(flags).fillna(False).astype(bool)
     runs["collapsed"] = runs["id"].map(flags).fillna(False).astype(bool)
-    state = {run: converged(curves.get(run)) for run in runs["id"]}  # this version's plateau rule
+    until = dict(zip(runs["id"], runs["plateau_epochs"])) if "plateau_epochs" in runs else {}
+    state = {run: converged(curves.get(run), until.get(run)) for run in runs["id"]}  # this version's rule
     if curves:  # tables without curves keep the flags they were written with
-        runs["plateau_gain"] = runs["id"].map(lambda r: plateau_gain(curves.get(r)))
+        runs["plateau_gain"] = runs["id"].map(lambda r: plateau_gain(curves.get(r), until.get(r)))
         runs["converged"] = runs["id"].map(state)
         per_case["unconverged"] = per_case["run"].map(lambda r: state.get(r) is False)
     for col in ("source",):

@@ -149,6 +149,7 @@ def _result(run: Run, folder: RunFolder, wall: float, resumed: bool, trainer) ->
         "epochs": int(trainer.current_epoch),
         "global_step": int(trainer.global_step),
         "val_curve": folder.val_curve(),
+        "plateau_epochs": getattr(trainer.lightning_module, "plateau_epochs", None),
         "checkpoint": str(folder.last_checkpoint),
     }
     metrics = folder.read_json(RunFolder.TEST_METRICS)

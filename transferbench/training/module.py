@@ -51,6 +51,21 @@ def adjust_lr_factor(epoch: int, decay_epoch: int = 50, decay_rate: float = 0.1)
     return decay_rate ** sum(j // decay_epoch for j in range(1, epoch + 2))
 
 
+def wsd_decay_start(total: int, decay_fraction: float) -> int:
+    """The step at which a ``wsd`` schedule of ``total`` steps begins to decay."""
+    return total - max(1, round(decay_fraction * total))
+
+
+def wsd_factor(step: int, total: int, decay_fraction: float, exponent: float = 0.9) -> float:
+    """The rate's factor at ``step`` of ``total`` under ``wsd``: 1 until the last ``decay_fraction`` of the
+    steps, then nnU-Net's poly decay to 0 over them. A run's curve before the decay shows whether training
+    at the rate has stopped gaining (the plateau rule reads that part), the decay anneals."""
+    start = wsd_decay_start(total, decay_fraction)
+    if step < start:
+        return 1.0
+    return (1 - min(step - start, total - start) / (total - start)) ** exponent
+
+
 def stored_grid_class_map(transform, image: torch.Tensor, probs: torch.Tensor) -> np.ndarray:
     """Class map of one volume's probabilities ``probs`` (C, ...) on the grid of its stored image:
     ``image`` is the preprocessed image (its applied operations) and ``transform`` the very objects that
@@ -66,7 +81,9 @@ class SegmentationModule(pl.LightningModule):
         net: the network (``class_path`` in configs), e.g. ``transferbench.models.UNet3D``.
         optimizer: ``sgd`` (Nesterov, momentum 0.99, as nnU-Net), ``adam`` or ``adamw``.
         lr, weight_decay, momentum: optimiser settings.
-        lr_schedule: ``poly`` (nnU-Net: (1 - step / total) ** 0.9), ``cosine``, ``constant`` or ``adjust_lr``
+        lr_schedule: ``poly`` (nnU-Net: (1 - step / total) ** 0.9), ``wsd`` (constant, then the poly decay over
+            the last ``decay_fraction`` of the steps: the plateau rule reads the constant part), ``cosine``,
+            ``constant`` or ``adjust_lr``
             (nCoVSegNet's ``adjust_lr``, per epoch: ``lr *= lr_decay_rate ** (epoch // lr_decay_epoch)`` on
             the *current* rate, epochs counted from 1; it compounds, so the rate holds for
             ``lr_decay_epoch - 1`` epochs and then falls by ``lr_decay_rate`` every epoch: with the authors'
@@ -90,8 +107,9 @@ class SegmentationModule(pl.LightningModule):
         lr: float = 0.01,
         weight_decay: float = 3e-5,
         momentum: float = 0.99,
-        lr_schedule: Literal["poly", "cosine", "constant", "adjust_lr"] = "poly",
+        lr_schedule: Literal["poly", "wsd", "cosine", "constant", "adjust_lr"] = "poly",
         poly_exponent: float = 0.9,
+        decay_fraction: float = 0.2,
         lr_decay_epoch: int = 50,
         lr_decay_rate: float = 0.1,
         roi_size: tuple[int, ...] = (64, 64, 32),
@@ -129,6 +147,8 @@ class SegmentationModule(pl.LightningModule):
             self.register_buffer("_std", torch.tensor(std).view(shape), persistent=False)
         self.pretext = Pretext(pretext) if pretext else None
         self._val_dice: list[float] = []
+        # epochs that end before a ``wsd`` decay begins: the part of the curve the plateau rule reads
+        self.plateau_epochs: int | None = None
         self._test_rows: list[dict] = []
         self.test_results: pd.DataFrame | None = None
         self.test_summary: dict[str, Any] | None = None
@@ -394,6 +414,13 @@ class SegmentationModule(pl.LightningModule):
         if hp.lr_schedule == "poly":
             sched = torch.optim.lr_scheduler.LambdaLR(
                 opt, lambda step: (1 - min(step, total) / total) ** hp.poly_exponent
+            )
+        elif hp.lr_schedule == "wsd":
+            per_epoch = self.trainer.num_training_batches
+            if math.isfinite(per_epoch) and per_epoch > 0:
+                self.plateau_epochs = wsd_decay_start(total, hp.decay_fraction) // int(per_epoch)
+            sched = torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda step: wsd_factor(step, total, hp.decay_fraction, hp.poly_exponent)
             )
         else:
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
