@@ -40,3 +40,11 @@ def test_poly_decays_from_the_first_step_and_leaves_the_whole_curve_to_the_rule(
     lr, module = rates("poly")
     assert lr[0] == pytest.approx(1e-2) and lr[1] < lr[0] and lr[50] == pytest.approx(1e-2 * 0.5**0.9)
     assert module.plateau_epochs is None
+
+
+def test_warmup_ramps_the_rate_linearly_then_hands_over_to_the_schedule():
+    lr, _ = rates("wsd", warmup_steps=10)
+    assert lr[:10] == pytest.approx([1e-2 * (k + 1) / 10 for k in range(10)])
+    assert lr[10:80] == [pytest.approx(1e-2)] * 70 and lr[-1] < 1e-3
+    cosine, _ = rates("cosine")
+    assert cosine[50] == pytest.approx(5e-3) and cosine[0] == pytest.approx(1e-2)

@@ -88,6 +88,8 @@ class SegmentationModule(pl.LightningModule):
             the *current* rate, epochs counted from 1; it compounds, so the rate holds for
             ``lr_decay_epoch - 1`` epochs and then falls by ``lr_decay_rate`` every epoch: with the authors'
             50 and 0.1 about 49 effective epochs).
+        warmup_steps: the rate ramps linearly from lr / warmup_steps to lr over the first steps of a ``poly``,
+            ``wsd`` or ``cosine`` schedule (0: none).
         roi_size: sliding-window size; the CLI links it to ``data.patch_size``.
         sw_batch_size, sw_overlap: sliding-window settings (Gaussian blending).
         nsd_tolerance_mm: NSD tolerance (3 mm for lesions, 1 mm for lungs in the benchmark).
@@ -110,6 +112,7 @@ class SegmentationModule(pl.LightningModule):
         lr_schedule: Literal["poly", "wsd", "cosine", "constant", "adjust_lr"] = "poly",
         poly_exponent: float = 0.9,
         decay_fraction: float = 0.2,
+        warmup_steps: int = 0,
         lr_decay_epoch: int = 50,
         lr_decay_rate: float = 0.1,
         roi_size: tuple[int, ...] = (64, 64, 32),
@@ -412,16 +415,16 @@ class SegmentationModule(pl.LightningModule):
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
         total = max(1, int(self.trainer.estimated_stepping_batches))
         if hp.lr_schedule == "poly":
-            sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda step: (1 - min(step, total) / total) ** hp.poly_exponent
-            )
+            factor = lambda step: (1 - min(step, total) / total) ** hp.poly_exponent  # noqa: E731
         elif hp.lr_schedule == "wsd":
             per_epoch = self.trainer.num_training_batches
             if math.isfinite(per_epoch) and per_epoch > 0:
                 self.plateau_epochs = wsd_decay_start(total, hp.decay_fraction) // int(per_epoch)
-            sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda step: wsd_factor(step, total, hp.decay_fraction, hp.poly_exponent)
-            )
+            factor = lambda step: wsd_factor(step, total, hp.decay_fraction, hp.poly_exponent)  # noqa: E731
         else:
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+            factor = lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))  # noqa: E731
+        warm = max(0, int(hp.warmup_steps))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: factor(step) * (min(1.0, (step + 1) / warm) if warm else 1.0)
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
