@@ -14,6 +14,8 @@ import multiprocessing as mp
 import statistics
 import time
 
+from benchmarks.common import default_scratch_run
+
 GEMM = 2048
 
 
@@ -37,12 +39,10 @@ def _step_fn():
     import torch
 
     from transferbench.sweep.estimate import Shape, _network
-    from transferbench.sweep.plan import make_plan
-    from transferbench.sweep.spec import load_spec
     from transferbench.training.module import SegmentationModule
 
     torch.set_num_threads(1)
-    run = next(r for r in make_plan(load_spec("synthetic")).runs if r.strategy == "scratch")
+    run = default_scratch_run()
     shape = Shape.of(run)
     module = SegmentationModule(_network(shape), roi_size=shape.roi, sw_batch_size=shape.sw_batch)
     opt = torch.optim.Adam(module.parameters(), 1e-3)

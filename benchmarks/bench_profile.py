@@ -1,8 +1,8 @@
 """(g) Where one default-sweep run spends its time, and (h) one candidate speed lever measured beside it.
 
-(g) runs the default sweep's U-Net ``scratch`` target run (its exact configuration from the plan, written to
-a temporary folder) under Lightning's SimpleProfiler and splits the wall time into training steps,
-training-data loading, validation, test inference + metrics, checkpoint writing and the rest (set-up,
+(g) runs the default sweep's first U-Net scratch target run (the step-matched one; its exact configuration
+from the plan, written to a temporary folder) under Lightning's SimpleProfiler and splits the wall time into
+training steps, training-data loading, validation, test inference + metrics, checkpoint writing and the rest (set-up,
 callbacks, logging). Process start is (e). (h) times a training step of the same network with the default
 memory format and with ``channels_last_3d``, side by side.
 """
@@ -15,7 +15,7 @@ import io
 import tempfile
 import time
 
-from benchmarks.common import ensure_data
+from benchmarks.common import default_scratch_run, ensure_data
 
 PHASES = {
     "training steps": ("run_training_batch",),
@@ -30,15 +30,11 @@ def phase_profile() -> dict:
     import torch
 
     from transferbench.config import deep_merge
-    from transferbench.sweep.plan import make_plan
-    from transferbench.sweep.spec import load_spec
     from transferbench.training.cli import run_lightning
 
     ensure_data()
     torch.set_num_threads(1)  # as in a 2-job sweep on 2 cores
-    run = next(
-        r for r in make_plan(load_spec("synthetic")).runs if r.strategy == "scratch" and r.model == "unet3d"
-    )
+    run = default_scratch_run()
     with tempfile.TemporaryDirectory() as tmp:
         profiler = {
             "class_path": "pytorch_lightning.profilers.SimpleProfiler",

@@ -26,3 +26,16 @@ def datamodule(**overrides):
     dm = CTSegDataModule(**kwargs)
     dm.setup("fit")
     return dm
+
+
+def default_scratch_run():
+    """The default sweep's first U-Net scratch target run (its step-matched baseline), as planned: the run
+    the profile and FLOP benchmarks measure."""
+    from transferbench.sweep.plan import make_plan
+    from transferbench.sweep.spec import load_spec
+
+    return next(
+        r
+        for r in make_plan(load_spec("synthetic")).runs
+        if r.kind == "finetune" and r.strategy.startswith("scratch") and r.model == "unet3d"
+    )
