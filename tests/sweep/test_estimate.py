@@ -66,3 +66,22 @@ def test_runs_side_by_side_are_timed_side_by_side(synthetic_root, tmp_path, monk
         "|2 jobs"
     )
     assert "2 at once" in est.describe(plan, seconds, jobs=2, threads=1)
+
+
+def test_validations_are_costed_at_their_own_overlap(synthetic_root, tmp_path):
+    """A run's validation passes use ``val_sw_overlap`` (tiles, in the default sweep) and its tests
+    ``sw_overlap``: the estimate counts and times them apart."""
+    model = {"sw_overlap": 0.5, "val_sw_overlap": 0.0}
+    spec = write_spec(
+        tmp_path, synthetic_root, overrides={"model": model, "data": {"patch_size": [32, 32, 16]}}
+    )
+    run = next(r for r in make_plan(load_spec(spec)).runs if r.kind == "finetune")
+    shape = est.Shape.of(run)
+    assert (shape.overlap, shape.val_overlap) == (0.5, 0.0)
+    tests, validations = est.inferences(run)
+    assert tests == 16 and validations == 2 * 4  # 2 passes over the fold's 4 training cases
+    cost = est.calibrate(shape, (64, 64, 32), threads=1)
+    assert 0 < cost["val_infer_s"] < cost["infer_s"]  # 8 tiles vs 27 windows of the same volume
+    seconds = est.run_seconds(run, cost)
+    expected = run.steps * cost["step_s"] + 16 * cost["infer_s"] + 8 * cost["val_infer_s"] + est.STARTUP_S
+    assert seconds == expected

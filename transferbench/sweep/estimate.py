@@ -1,9 +1,10 @@
 """How long a plan takes on this machine, from measured costs (``sweep --dry-run`` and the progress ETA).
 
-A run costs ``steps x step_s + inferences x infer_s + STARTUP_S``: ``step_s`` is one optimiser step of the
-run's own network, loss, patch and batch (forward, backward, update), ``infer_s`` one sliding-window
-inference of a volume of the target's size at the run's spacing; ``inferences`` counts the test cases and
-every validation pass over the validation cases. Both are measured here by a short calibration (about 10 s a
+A run costs ``steps x step_s + tests x infer_s + validations x val_infer_s + STARTUP_S``: ``step_s`` is one
+optimiser step of the run's own network, loss, patch and batch (forward, backward, update), ``infer_s`` one
+sliding-window inference of a volume of the target's size at the run's spacing with the run's test-time
+overlap and flips, ``val_infer_s`` the same at its validation overlap; ``inferences`` counts the test cases
+and every validation pass over the validation cases. Both are measured here by a short calibration (about 10 s a
 network shape) with the thread count the runs use, and cached per machine and shape, because a 2-core VM and
 a workstation differ by 10x and the same machine by 2x from one day to another (the cache says when it was
 measured; ``--recalibrate`` measures again).
@@ -24,7 +25,7 @@ from transferbench.sweep.runs import Plan, Run
 
 STARTUP_S = 4.0  # process-level cost of one run (config, data check, checkpoint writes), measured ~3-5 s
 CALIBRATION_STEPS = 12
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: validation inferences timed apart (their own window overlap)
 
 
 def cache_path() -> Path:
@@ -60,6 +61,8 @@ class Shape:
     sw_batch: int
     mirror: int  # test-time flips
     pretext: str | None = None  # a self-supervised step also corrupts its batch
+    overlap: float = 0.5  # of the test-time sliding windows
+    val_overlap: float = 0.5  # of the validation windows
 
     @classmethod
     def of(cls, run: Run) -> Shape:
@@ -70,6 +73,8 @@ class Shape:
             int(data.get("samples_per_volume") or 2) if len(patch) == 3 else 1
         )
         axes = model.get("test_mirror_axes") or ()
+        overlap = float(model.get("sw_overlap", 0.5))
+        val_overlap = model.get("val_sw_overlap")
         return cls(
             net=json.dumps(model.get("net"), sort_keys=True),
             patch=patch,
@@ -78,6 +83,8 @@ class Shape:
             sw_batch=int(model.get("sw_batch_size") or 2),
             mirror=2 ** len(axes),
             pretext=model.get("pretext"),
+            overlap=overlap,
+            val_overlap=overlap if val_overlap is None else float(val_overlap),
         )
 
     def key(self) -> str:
@@ -105,7 +112,11 @@ def calibrate(shape: Shape, volume: tuple[int, ...], threads: int) -> dict[str, 
     torch.set_num_threads(threads)
     try:
         module = SegmentationModule(
-            _network(shape), roi_size=shape.roi, sw_batch_size=shape.sw_batch, pretext=shape.pretext
+            _network(shape),
+            roi_size=shape.roi,
+            sw_batch_size=shape.sw_batch,
+            sw_overlap=shape.overlap,
+            pretext=shape.pretext,
         )
         opt = torch.optim.Adam(module.parameters(), 1e-3)
         gen = torch.Generator().manual_seed(0)
@@ -137,9 +148,12 @@ def calibrate(shape: Shape, volume: tuple[int, ...], threads: int) -> dict[str, 
             start = time.perf_counter()
             module.predict_logits(vol)
             infer_s = (time.perf_counter() - start) * shape.mirror
+            start = time.perf_counter()
+            module.predict_logits(vol, shape.val_overlap)
+            val_infer_s = time.perf_counter() - start
     finally:
         torch.set_num_threads(saved)
-    return {"step_s": step_s, "infer_s": infer_s}
+    return {"step_s": step_s, "infer_s": infer_s, "val_infer_s": val_infer_s}
 
 
 def _volume(run: Run, shape: Shape) -> tuple[int, ...]:
@@ -211,8 +225,8 @@ def costs(
     return out
 
 
-def inferences(run: Run) -> int:
-    """Volumes the run predicts: its test cases and every validation pass over its validation cases."""
+def inferences(run: Run) -> tuple[int, int]:
+    """Volumes the run predicts: (test cases, validation passes x validation cases)."""
     cfg = run.config.resolved
     trainer, data = cfg.get("trainer") or {}, cfg.get("data") or {}
     epochs = int(trainer.get("max_epochs") or 1)
@@ -226,11 +240,13 @@ def inferences(run: Run) -> int:
     else:
         n_val = int(data.get("train_cases") or 4)
     n_test = 16 if run.kind == "finetune" else 0
-    return passes * n_val + n_test
+    return n_test, passes * n_val
 
 
 def run_seconds(run: Run, cost: dict[str, float]) -> float:
-    return run.steps * cost["step_s"] + inferences(run) * cost["infer_s"] + STARTUP_S
+    tests, validations = inferences(run)
+    val_s = cost.get("val_infer_s", cost["infer_s"])
+    return run.steps * cost["step_s"] + tests * cost["infer_s"] + validations * val_s + STARTUP_S
 
 
 def on_cpu(plan: Plan) -> bool:
@@ -270,11 +286,16 @@ def describe(plan: Plan, seconds: dict[str, float] | None, jobs: int, threads: i
     per_cost = costs(plan, threads, jobs=jobs)
     steps = sum(r.steps for r in plan.runs)
     parts = sorted(
-        {(_label(r), c["step_s"], c["infer_s"], c["measured"]) for r in plan.runs for c in [per_cost[r.id]]}
+        {
+            (_label(r), c["step_s"], c["infer_s"], c.get("val_infer_s", c["infer_s"]), c["measured"])
+            for r in plan.runs
+            for c in [per_cost[r.id]]
+        }
     )
     measured = "; ".join(
-        f"{m}: {s:.3f} s a step, {i:.2f} s an inference (measured {d}, {jobs} at once)"
-        for m, s, i, d in parts
+        f"{m}: {s:.3f} s a step, {i:.2f} s a test inference, {v:.2f} s a validation one (measured {d}, "
+        f"{jobs} at once)"
+        for m, s, i, v, d in parts
     )
     return (
         f"estimated time on this machine: {_fmt(wall_seconds(seconds, jobs))} with {jobs} job(s) of {threads} "
