@@ -25,7 +25,7 @@ Most used:
   --data.target_spacing [X, Y, Z] mm; null: nnU-Net's rule on the training cases' fingerprint
   --model.net.class_path NAME     unet3d | ncovsegnet | a SegmentationNet import path (`transferbench models`)
   --model.net.init_args.preset P  UNet3D: benchmark | cpu_small | tiny
-  --model.optimizer sgd|adam|adamw  --model.lr LR  --model.lr_schedule poly|cosine|constant|adjust_lr
+  --model.optimizer sgd|adam|adamw  --model.lr LR  --model.lr_schedule poly|wsd|cosine|constant|adjust_lr
   --model.test_mirror_axes [0, 1, 2]   test-time mirroring (nnU-Net)
   --strategy.name NAME            transfer strategy (`transferbench strategies`), with --strategy.sources,
                                   --strategy.pretrained PATH, --strategy.key_map {{old.: new.}}

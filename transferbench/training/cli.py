@@ -224,7 +224,7 @@ def refuse_optimizer_overrides(args: list[str]) -> None:
         raise UsageError(
             f"{given[0]}: not taken, it would silently replace the strategy's parameter groups and schedule. "
             "Set the optimiser through the module: --model.optimizer {sgd,adam,adamw} --model.lr LR "
-            "--model.weight_decay WD --model.lr_schedule {poly,cosine,constant,adjust_lr}"
+            "--model.weight_decay WD --model.lr_schedule {poly,wsd,cosine,constant,adjust_lr}"
         )
 
 
