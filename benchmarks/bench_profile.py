@@ -1,4 +1,5 @@
-"""(g) Where one default-sweep run spends its time, and (h) one candidate speed lever measured beside it.
+"""(g) Where one default-sweep run spends its time, (h) one candidate speed lever measured beside it, and (o)
+what tiling the validation saves.
 
 (g) runs the default sweep's first U-Net scratch target run (the step-matched one; its exact configuration
 from the plan, written to a temporary folder) under Lightning's SimpleProfiler and splits the wall time into
@@ -77,3 +78,41 @@ def channels_last(n: int = 8) -> dict:
 
     default, last = step_s(torch.contiguous_format), step_s(torch.channels_last_3d)
     return {"default_s": default, "channels_last_s": last, "ratio": default / last}
+
+
+def validation_overlap(repeats: int = 3) -> dict:
+    """(o) One validation pass of the default sweep (its held-out cases at the run's spacing, the run's
+    network and windows) with the test-time overlap vs the validation overlap the sweep sets, side by side."""
+    import nibabel as nib
+    import torch
+
+    from transferbench.data.sources import create_source
+    from transferbench.sweep.estimate import Shape, _network
+    from transferbench.training.module import SegmentationModule
+
+    root = ensure_data()
+    torch.set_num_threads(1)
+    run = default_scratch_run()
+    shape, data = Shape.of(run), run.config.resolved["data"]
+    spacing = data["target_spacing"]
+    sizes = []
+    for case in create_source(data["val_source"]).find_cases(root):
+        header = nib.load(str(case.image)).header
+        zooms, dims = header.get_zooms()[:3], header.get_data_shape()[:3]
+        sizes.append(tuple(max(round(d * z / s), r) for d, z, s, r in zip(dims, zooms, spacing, shape.roi)))
+    module = SegmentationModule(_network(shape), roi_size=shape.roi, sw_batch_size=shape.sw_batch).eval()
+    volumes = [torch.rand(1, 1, *size) for size in sizes]
+
+    def pass_s(overlap: float) -> float:
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            with torch.no_grad():
+                for v in volumes:
+                    module.predict_logits(v, overlap)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    test, val = pass_s(shape.overlap), pass_s(shape.val_overlap)
+    return {"cases": len(volumes), "overlap": shape.overlap, "val_overlap": shape.val_overlap,
+            "test_overlap_s": test, "val_overlap_s": val, "ratio": test / val}  # fmt: skip

@@ -104,6 +104,12 @@ def main() -> None:
     sys.argv = sys.argv[:1]  # bench_large_source.main reads its arguments from there
     bench_large_source.main()
     bench_flops.main()
+    o = bench_profile.validation_overlap()
+    print(
+        f"(o) one validation pass   {o['cases']} held-out cases at overlap {o['overlap']} {o['test_overlap_s']:.2f} s | "
+        f"at the sweep's validation overlap {o['val_overlap']} {o['val_overlap_s']:.2f} s | ratio {o['ratio']:.2f}x",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
