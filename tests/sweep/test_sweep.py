@@ -472,6 +472,12 @@ def test_distinct_totals_get_one_matched_scratch_each(synthetic_root, tmp_path):
     steps = {r.strategy: r.steps for r in plan.runs if r.strategy.startswith("scratch")}
     assert steps == {"scratch_matched_12": 12, "scratch_matched_18": 18}
     assert {r.total_steps for r in plan.runs if r.strategy == "two_stage"} == {18}
+    # the matched run of the first total keeps its id when the second total's row arrives: not retrained
+    before = plan_of(tmp_path, synthetic_root, baselines=["scratch_matched"], strategies=["finetune"],
+                     sources={"tumor": "msd_lung_tumor", "gtv": "structseg_gtv"})  # fmt: skip
+    (first,) = [r for r in before.runs if r.strategy == "scratch_matched"]
+    (again,) = [r for r in plan.runs if r.strategy == "scratch_matched_12"]
+    assert again.id == first.id and first.id.startswith("ft-unet3d-scratch_matched-")
 
 
 def test_baselines_are_declared_and_validated(synthetic_root, tmp_path):

@@ -69,15 +69,14 @@ class Planner:
 
     def _add(self, run: Run, tags: list[str]) -> Run:
         """Give ``run`` its id (from its identity) and output location; plan it once."""
-        identity = {**run.config.identity(), "kind": run.kind, "label": run.strategy, "deps": run.deps,
+        label = _id_label(run.strategy)
+        identity = {**run.config.identity(), "kind": run.kind, "label": label, "deps": run.deps,
                     "data_id": self.data_id}  # fmt: skip
         fold = f"f{run.fold}" if run.fold is not None else ""
         kind = {"pretrain": "pre", "finetune": "ft"}[run.kind]
         data = run.config.overlay.get("data") or {}
         budget = f"n{run.n_train}" if "train_cases" in data else ""  # full-budget ids stay as they were
-        run.id = _slug(
-            kind, run.model, run.strategy, run.source, fold, budget, f"s{run.seed}", _hash(identity)
-        )
+        run.id = _slug(kind, run.model, label, run.source, fold, budget, f"s{run.seed}", _hash(identity))
         folder = self.store.folder(run.id)
         scope = str(Path(self.spec.results_dir).resolve())  # W&B ids unique per results folder
         run.config = run.config.with_output(
@@ -284,6 +283,13 @@ class Planner:
                 )
                 entry = StrategyEntry(CONVERGED, {"name": "scratch"}, train_cases=only)
                 self._target_runs(model, seed, entry, None, _budget(total, per_epoch))
+
+
+def _id_label(strategy: str) -> str:
+    """The label a run id is made of: a step-matched scratch is ``scratch_matched`` whatever its row label
+    (``scratch_matched_<steps>`` once a sweep has two matched totals), so adding a row with a new total
+    does not rename, and retrain, the matched runs already done (their steps are in the id's hash)."""
+    return MATCHED if strategy.startswith(f"{MATCHED}_") else strategy
 
 
 def _budget(steps: int, per_epoch: int) -> dict:
