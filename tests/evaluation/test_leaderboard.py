@@ -18,6 +18,7 @@ from transferbench.evaluation.leaderboard import (
     epochs_to_reach,
     matched_baseline,
     plateau_gain,
+    plateau_p,
     to_markdown,
 )
 
@@ -112,6 +113,19 @@ def test_plateau_rule():
     slow = [(e, 0.5 + 0.005 * e) for e in range(12)]  # +0.015 per quarter: under the tolerance
     assert converged(slow) is True
     assert converged(rising[:7]) is None and converged(None) is None  # too short to tell: unknown
+    assert plateau_p(rising) < 1e-6  # a steady rise: the slope is far beyond the (absent) scatter
+
+
+def test_a_gain_made_of_scatter_is_not_under_training():
+    """Quarter means 0.02 apart from scatter alone (a zigzag, no trend): converged; the same gain as a steady
+    rise: not."""
+    zigzag = [0.57, 0.63, 0.56, 0.62, 0.64, 0.58, 0.65, 0.59]
+    curve = [(e, 0.6) for e in range(8)] + [(8 + i, d) for i, d in enumerate(zigzag)]
+    assert plateau_gain(curve) == pytest.approx(0.02) and plateau_p(curve) > 0.2
+    assert converged(curve) is True
+    steady = [(e, 0.6) for e in range(8)] + [(8 + i, 0.59 + 0.005 * i) for i in range(8)]
+    assert plateau_gain(steady) == pytest.approx(0.02) and plateau_p(steady) < 0.05
+    assert converged(steady) is False
 
 
 def test_plateau_rule_reads_the_curve_before_a_wsd_decay():

@@ -704,7 +704,7 @@ def test_a_wsd_run_records_where_its_decay_begins_and_the_plateau_rule_reads_the
 ):
     import shutil
 
-    from transferbench.evaluation.leaderboard import plateau_gain
+    from transferbench.evaluation.leaderboard import plateau_gain, plateau_p
 
     budget = {"finetune": {"trainer": {"max_epochs": 10, "check_val_every_n_epoch": 1},
                            "data": {"iterations_per_epoch": 2}}}  # fmt: skip
@@ -717,6 +717,7 @@ def test_a_wsd_run_records_where_its_decay_begins_and_the_plateau_rule_reads_the
     assert run.plateau_epochs == 8 and len(curve) == 10  # 20 steps, decay from step 16: epochs 0-7 precede it
     points = list(zip(curve.epoch, curve.val_dice))
     assert run.plateau_gain == pytest.approx(plateau_gain(points[:8]))
+    assert run.plateau_p == pytest.approx(plateau_p(points[:8]), nan_ok=True)
     clone = tmp_path / "committed"  # re-analysed from the tables alone: the same statistic
     shutil.copytree(results, clone, ignore=shutil.ignore_patterns("runs", "figures"))
     assert main(["leaderboard", str(clone), "--no-figures"]) == 0

@@ -27,11 +27,15 @@ SCRATCH, MATCHED, CONVERGED = "scratch", "scratch_matched", "scratch_converged"
 # flags predicted < 10% on 94-100% of the cases, every other run on at most 19% (a clean gap).
 COLLAPSE_EMPTY_SHARE = 0.9
 NEAR_EMPTY = 0.1
-# A run has converged when its validation Dice rose by less than PLATEAU_TOL from the second-last quarter of
-# its validations to the last (means of each quarter, so one noisy validation does not decide); fewer than
-# PLATEAU_MIN_POINTS validations: unknown, not flagged. 0.02 Dice is two thirds of the target difference: a
-# run still gaining that much per quarter of its budget would move a comparison by as much as it can detect.
+# A run has not converged when its validation Dice rose by at least PLATEAU_TOL from the second-last quarter of
+# its validations to the last (means of each quarter) *and* the rise is a trend beyond the curve's own scatter
+# (the least-squares slope over those two quarters is above 0, one-sided p < PLATEAU_ALPHA): at a constant
+# learning rate one validation scatters by 0.02-0.04 Dice, and quarter means of 4 then differ by 0.02 without
+# any trend about one time in six. Fewer than PLATEAU_MIN_POINTS validations: unknown, not flagged. 0.02 Dice is two thirds of the target
+# difference: a run still gaining that much per quarter of its budget would move a comparison by as much as
+# it can detect.
 PLATEAU_TOL = 0.02
+PLATEAU_ALPHA = 0.05
 PLATEAU_MIN_POINTS = 8
 
 
@@ -56,26 +60,53 @@ def without_collapsed(per_case: pd.DataFrame) -> pd.DataFrame:
     return per_case[~excluded_mask(per_case)]
 
 
+def _quarters(curve: list | None, until: float | None) -> tuple[list[float], list[float]] | None:
+    """The second-last and the last quarter of the validations the rule reads (before ``until``)."""
+    points = sorted(curve or [])
+    if until is not None and not (isinstance(until, float) and math.isnan(until)):
+        points = [(e, d) for e, d in points if e < until]
+    if len(points) < PLATEAU_MIN_POINTS:
+        return None
+    dice = [float(d) for _, d in points]
+    q = len(dice) // 4
+    return dice[-2 * q : -q], dice[-q:]
+
+
 def plateau_gain(curve: list | None, until: float | None = None) -> float:
     """Mean validation Dice of the last quarter of the validations minus that of the quarter before (the
     plateau rule's statistic), read on the validations of epochs before ``until`` when given (a ``wsd``
     schedule's constant part: its decay always gains, and that is annealing, not under-training); NaN with
     fewer than ``PLATEAU_MIN_POINTS`` validations."""
-    points = sorted(curve or [])
-    if until is not None and not (isinstance(until, float) and math.isnan(until)):
-        points = [(e, d) for e, d in points if e < until]
-    if len(points) < PLATEAU_MIN_POINTS:
+    parts = _quarters(curve, until)
+    return math.nan if parts is None else float(np.mean(parts[1]) - np.mean(parts[0]))
+
+
+def plateau_p(curve: list | None, until: float | None = None) -> float:
+    """One-sided p that the validation Dice still trends up over the last two quarters the rule reads (the
+    least-squares slope against the validation's position, its scatter estimated from the residuals); 0 for
+    a rise without scatter, NaN when the curve is too short."""
+    from scipy import stats
+
+    parts = _quarters(curve, until)
+    if parts is None:
         return math.nan
-    dice = [float(d) for _, d in points]
-    q = len(dice) // 4
-    return float(np.mean(dice[-q:]) - np.mean(dice[-2 * q : -q]))
+    y = np.array(parts[0] + parts[1])
+    fit = stats.linregress(np.arange(len(y)), y, alternative="greater")
+    if not np.isfinite(fit.pvalue):  # no scatter: the slope's sign decides
+        return 0.0 if fit.slope > 0 else 1.0
+    return float(fit.pvalue)
 
 
 def converged(curve: list | None, until: float | None = None) -> bool | None:
-    """The plateau rule (``PLATEAU_TOL``; ``until`` as in ``plateau_gain``): True / False, None when the
-    curve is too short to tell."""
+    """The plateau rule: False when the gain is at least ``PLATEAU_TOL`` and a trend (``plateau_p`` below
+    ``PLATEAU_ALPHA``), True otherwise, None when the curve is too short to tell (``until`` as in
+    ``plateau_gain``)."""
     gain = plateau_gain(curve, until)
-    return None if math.isnan(gain) else bool(gain < PLATEAU_TOL)
+    if math.isnan(gain):
+        return None
+    if gain < PLATEAU_TOL:
+        return True
+    return bool(plateau_p(curve, until) >= PLATEAU_ALPHA)
 
 
 def is_baseline(strategy: str) -> bool:

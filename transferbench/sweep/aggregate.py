@@ -24,6 +24,7 @@ from transferbench.evaluation.leaderboard import (
     converged,
     epochs_to_reach,
     plateau_gain,
+    plateau_p,
 )
 from transferbench.evaluation.reference import reference_for
 from transferbench.files import INCOMPLETE, atomic_write_text, staged_outputs
@@ -128,6 +129,7 @@ def _run_record(r: dict, res: dict | None, store: ResultsStore, info: dict, resu
         "val_max": max((d for _, d in res["val_curve"]), default=math.nan) if res else math.nan,
         "plateau_epochs": res.get("plateau_epochs") if res else None,
         "plateau_gain": plateau_gain(res["val_curve"], res.get("plateau_epochs")) if res else math.nan,
+        "plateau_p": plateau_p(res["val_curve"], res.get("plateau_epochs")) if res else math.nan,
         "converged": converged(res["val_curve"], res.get("plateau_epochs")) if res else None,
         "collapsed": False,
         "epochs_to_dice": epochs_to_reach(res["val_curve"], info["dice_threshold"]) if res else math.nan,
@@ -204,6 +206,7 @@ def committed_tables(store: ResultsStore, info: dict) -> tuple[pd.DataFrame, pd.
     state = {run: converged(curves.get(run), until.get(run)) for run in runs["id"]}  # this version's rule
     if curves:  # tables without curves keep the flags they were written with
         runs["plateau_gain"] = runs["id"].map(lambda r: plateau_gain(curves.get(r), until.get(r)))
+        runs["plateau_p"] = runs["id"].map(lambda r: plateau_p(curves.get(r), until.get(r)))
         runs["converged"] = runs["id"].map(state)
         per_case["unconverged"] = per_case["run"].map(lambda r: state.get(r) is False)
     for col in ("source",):

@@ -9,6 +9,7 @@ import pandas as pd
 from transferbench.evaluation import statistics as st
 from transferbench.evaluation.leaderboard import (
     MATCHED,
+    PLATEAU_ALPHA,
     PLATEAU_MIN_POINTS,
     PLATEAU_TOL,
     collapsed_mask,
@@ -94,8 +95,10 @@ def _convergence(info: dict) -> str:
         f"never did); `reached_dice` of `finished`. {where}; the tested checkpoint is the last one, so no "
         "checkpoint choice uses them and no run looks at a test case before testing. Plateau rule: "
         "`plateau_gain` is the mean validation Dice of the last quarter of a run's validations minus that of "
-        f"the quarter before (mean over the row's runs); a run with a gain >= {PLATEAU_TOL} has not converged "
-        f"and is left out like a collapsed one (`unconverged`); with fewer than {PLATEAU_MIN_POINTS} "
+        "the quarter before (mean over the row's runs; a `wsd` run's validations before its decay, "
+        f"`plateau_epochs`); a run with a gain >= {PLATEAU_TOL} that is also a trend beyond the curve's scatter "
+        f"(`plateau_p`, the one-sided p of the slope over those two quarters, < {PLATEAU_ALPHA}) has not "
+        f"converged and is left out like a collapsed one (`unconverged`); with fewer than {PLATEAU_MIN_POINTS} "
         "validations convergence is unknown and not flagged. `converged`: runs that passed the rule, of "
         "`finished`."
     )
@@ -196,10 +199,11 @@ def _flagged_sections(runs: pd.DataFrame) -> list[str]:
     not_converged = runs["converged"].map(lambda v: v is False or v == 0.0) if "converged" in runs else None
     late = runs[not_converged & ~collapsed_mask(runs)] if not_converged is not None else runs.iloc[:0]
     if len(late):
+        cols = [c for c in ("id", "val_max", "plateau_gain", "plateau_p") if c in late]
         lines += ["", f"## Unconverged runs ({len(late)})", "", f"Validation Dice still rising by >= {PLATEAU_TOL} "
-                  "from the second-last quarter of the validations to the last (plateau rule above): left out of "
-                  "every mean and test above except `dsc_mean_all`.", "",
-                  to_markdown(late[["id", "val_max", "plateau_gain"]])]  # fmt: skip
+                  "from the second-last quarter of the validations to the last, as a trend (plateau rule above): "
+                  "left out of every mean and test above except `dsc_mean_all`.", "",
+                  to_markdown(late[cols])]  # fmt: skip
     bad = runs[runs.status != "done"] if len(runs) else runs
     if len(bad):
         lines += ["", f"**Incomplete: {len(bad)} of {len(runs)} runs did not finish.**", ""]
