@@ -18,6 +18,7 @@ def main() -> None:
         bench_loader,
         bench_memory,
         bench_models,
+        bench_plateau,
         bench_profile,
         bench_sweep,
         bench_trainer_overhead,
@@ -101,7 +102,9 @@ def main() -> None:
         )
     print("(k) interval calibration (statistics, not speed): ", end="", flush=True)
     bench_intervals.main()
-    sys.argv = sys.argv[:1]  # bench_large_source.main reads its arguments from there
+    sys.argv = sys.argv[:1]  # bench_large_source.main and bench_plateau.main read their arguments from there
+    print("(p) ", end="", flush=True)
+    bench_plateau.main()
     bench_large_source.main()
     bench_flops.main()
     o = bench_profile.validation_overlap()
