@@ -88,6 +88,16 @@ def test_forest_draws_the_tables_difference_interval_and_verdict(tables):
         assert row["ci_low"] == r.ci_low_scratch_matched and row["ci_high"] == r.ci_high_scratch_matched
 
 
+def test_forest_of_several_budgets_draws_every_row_under_its_budget(tables):
+    _, _, board = tables
+    drawn = stat_figures.forest(board, "m", None)
+    expect = board.dropna(subset=["dsc_diff_scratch_matched"])
+    assert len(drawn) == len(expect) and expect.n_train.nunique() > 1
+    for r in expect.itertuples():
+        (row,) = drawn[drawn.row.str.startswith(f"n{r.n_train}: {r.strategy} / {r.source} (")].itertuples()
+        assert row.diff == r.dsc_diff_scratch_matched and row.verdict == r.verdict
+
+
 def test_heatmap_marks_exactly_the_claimed_cells(tables):
     _, _, board = tables
     b = at(board, 4)

@@ -206,11 +206,13 @@ def write_figures(
     board: pd.DataFrame,
     folder_of: Callable[[str], RunFolder] | None,
     ranking: dict[str, dict] | None = None,
+    every_budget: pd.DataFrame | None = None,
 ) -> None:
     """Every one-budget figure into ``out``; ``folder_of`` gives a run's folder (its stored predictions).
-    Without run folders (a re-analysis) the overlays are skipped and an earlier overlay file is kept."""
+    Without run folders (a re-analysis) the overlays are skipped and an earlier overlay file is kept. The
+    forest plot shows ``every_budget``'s rows when given (a label budget per row)."""
     for model in sorted(per_case["model"].unique()):
-        sf.forest(board, model, out / f"{model}_forest.png")
+        sf.forest(board if every_budget is None else every_budget, model, out / f"{model}_forest.png")
         sf.paired_cases(per_case, board, model, out / f"{model}_paired_cases.png")
         if ranking and model in ranking:
             sf.cd_diagram(ranking[model], model, out / f"{model}_critical_difference.png")

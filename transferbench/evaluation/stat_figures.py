@@ -27,12 +27,14 @@ def _budget(table: pd.DataFrame) -> str:
 @styled
 def forest(board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
     """Every row's DSC difference to its step-matched scratch with the crossed seeds x cases 95% interval,
-    the dot coloured by the row's ``verdict``. Returns the drawn rows (label, diff, ci, verdict)."""
+    the dot coloured by the row's ``verdict``; with several label budgets each row's label starts with its
+    budget (``n1: ...``), largest budget on top. Returns the drawn rows (label, diff, ci, verdict)."""
     col = f"dsc_diff_{MATCHED}"
     b = board[(board.model == model)].dropna(subset=[col]) if col in board else board.iloc[:0]
     if b.empty:
         return None
-    b = b.sort_values(col)
+    several = "n_train" in b and b["n_train"].nunique() > 1
+    b = b.sort_values(["n_train", col] if several else col)
     y = np.arange(len(b))
     fig, ax = new_figure(figsize=(6.4, 1.2 + 0.32 * len(b)))
     low, high = b[f"ci_low_{MATCHED}"], b[f"ci_high_{MATCHED}"]
@@ -42,9 +44,12 @@ def forest(board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
     ax.axvline(0, color="k", lw=0.8)
     span = max(0.05, float(np.nanmax(np.abs([low.min(), high.max()]))))
     ax.set_xlim(-min(1.0, span * 1.05), min(1.0, span * 1.05))  # a DSC difference lies in [-1, 1]
+    budgets = [f"n{int(n)}: " if several else "" for n in (b["n_train"] if several else [0] * len(b))]
     names = [
-        f"{row_label(s, src)} (vs {base}; seeds won {won})"
-        for s, src, base, won in zip(b.strategy, b.source, b.matched_baseline, b[f"seeds_won_{MATCHED}"])
+        f"{n}{row_label(s, src)} (vs {base}; seeds won {won})"
+        for n, s, src, base, won in zip(
+            budgets, b.strategy, b.source, b.matched_baseline, b[f"seeds_won_{MATCHED}"]
+        )
     ]
     ax.set_yticks(y, names, fontsize=7)
     ax.set_xlabel("DSC difference to the step-matched scratch (crossed seeds x cases 95% CI)")

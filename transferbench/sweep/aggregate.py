@@ -332,7 +332,9 @@ def _figures(out: Path, info, main, board, runs, curves, folder_of, ranking, sim
 
     full = main["n_train"].max()
     at_full = {k.split(",")[0]: a for k, a in ranking.items() if "," not in k or k.endswith(f"={int(full)}")}
-    write_figures(out, info, main[main.n_train == full], board[board.n_train == full], folder_of, at_full)
+    write_figures(
+        out, info, main[main.n_train == full], board[board.n_train == full], folder_of, at_full, board
+    )
     for model in sorted(main["model"].unique()):
         if learning_curves(curves, runs, model, out / f"{model}_learning_curves.png") is None:
             LOGGER.info(
