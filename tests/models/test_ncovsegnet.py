@@ -302,7 +302,7 @@ def test_backbone_transfer_and_imagenet_strategy(tmp_path):
 def test_adjust_lr_compounds_as_the_authors_code():
     """Their ``adjust_lr`` multiplies the current rate by 0.1 ** (epoch // 50) every epoch (epochs from 1):
     constant through epoch 49, then 10x lower every epoch (hand-computed values)."""
-    from transferbench.training.module import adjust_lr_factor
+    from transferbench.training.schedules import adjust_lr_factor
 
     assert [adjust_lr_factor(e) for e in (0, 10, 48)] == [1.0, 1.0, 1.0]
     assert adjust_lr_factor(49) == pytest.approx(0.1)  # their epoch 50

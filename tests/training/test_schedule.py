@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from transferbench.models import UNet3D
-from transferbench.training.module import SegmentationModule, wsd_factor
+from transferbench.training.module import SegmentationModule
+from transferbench.training.schedules import wsd_factor
 
 
 def rates(
