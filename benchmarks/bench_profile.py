@@ -83,11 +83,10 @@ def channels_last(n: int = 8) -> dict:
 def validation_overlap(repeats: int = 3) -> dict:
     """(o) One validation pass of the default sweep (its held-out cases at the run's spacing, the run's
     network and windows) with the test-time overlap vs the validation overlap the sweep sets, side by side."""
-    import nibabel as nib
     import torch
 
     from transferbench.data.sources import create_source
-    from transferbench.sweep.estimate import Shape, _network
+    from transferbench.sweep.estimate import Shape, _network, resampled_size
     from transferbench.training.module import SegmentationModule
 
     root = ensure_data()
@@ -95,11 +94,8 @@ def validation_overlap(repeats: int = 3) -> dict:
     run = default_scratch_run()
     shape, data = Shape.of(run), run.config.resolved["data"]
     spacing = data["target_spacing"]
-    sizes = []
-    for case in create_source(data["val_source"]).find_cases(root):
-        header = nib.load(str(case.image)).header
-        zooms, dims = header.get_zooms()[:3], header.get_data_shape()[:3]
-        sizes.append(tuple(max(round(d * z / s), r) for d, z, s, r in zip(dims, zooms, spacing, shape.roi)))
+    cases = create_source(data["val_source"]).find_cases(root)
+    sizes = [resampled_size(case.image, spacing, shape.roi) for case in cases]
     module = SegmentationModule(_network(shape), roi_size=shape.roi, sw_batch_size=shape.sw_batch).eval()
     volumes = [torch.rand(1, 1, *size) for size in sizes]
 

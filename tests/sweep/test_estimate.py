@@ -26,7 +26,9 @@ def test_estimate_scales_with_steps_and_is_cached(synthetic_root, tmp_path, monk
     assert seconds[run.id] == est.run_seconds(run, cost)
     assert est.run_seconds(run, cost) < est.run_seconds(dataclasses.replace(run, steps=run.steps * 2), cost)
     calls = []
-    monkeypatch.setattr(est, "calibrate", lambda *a: calls.append(a) or {"step_s": 1.0, "infer_s": 1.0})
+    monkeypatch.setattr(
+        est, "calibrate", lambda *a: calls.append(a) or {"step_s": 1.0, "infer_s": 1.0, "val_infer_s": 1.0}
+    )
     est.estimate(plan, threads=1)
     assert not calls  # cached: nothing measured again
     est.estimate(plan, threads=1, recalibrate=True)

@@ -44,7 +44,7 @@ def forest(board: pd.DataFrame, model: str, path: Path) -> pd.DataFrame | None:
     ax.axvline(0, color="k", lw=0.8)
     span = max(0.05, float(np.nanmax(np.abs([low.min(), high.max()]))))
     ax.set_xlim(-min(1.0, span * 1.05), min(1.0, span * 1.05))  # a DSC difference lies in [-1, 1]
-    budgets = [f"n{int(n)}: " if several else "" for n in (b["n_train"] if several else [0] * len(b))]
+    budgets = [f"n{int(n)}: " for n in b["n_train"]] if several else [""] * len(b)
     names = [
         f"{n}{row_label(s, src)} (vs {base}; seeds won {won})"
         for n, s, src, base, won in zip(

@@ -156,9 +156,19 @@ def calibrate(shape: Shape, volume: tuple[int, ...], threads: int) -> dict[str, 
     return {"step_s": step_s, "infer_s": infer_s, "val_infer_s": val_infer_s}
 
 
+def resampled_size(image, spacing, roi) -> tuple[int, ...]:
+    """A NIfTI image's size at ``spacing`` (its own without one) from its header, at least ``roi``."""
+    import nibabel as nib
+
+    header = nib.load(str(image)).header
+    zooms, dims = header.get_zooms()[:3], header.get_data_shape()[:3]
+    if spacing is None:
+        return tuple(int(d) for d in dims)
+    return tuple(max(int(round(d * z / s)), p) for d, z, s, p in zip(dims, zooms, spacing, (*roi, 1)))
+
+
 def _volume(run: Run, shape: Shape) -> tuple[int, ...]:
     """A target test volume's size at the run's spacing (the first test case's header), else 3 patches."""
-    import nibabel as nib
 
     from transferbench.data.sources import create_source
     from transferbench.data.splits import covid_fold
@@ -169,13 +179,7 @@ def _volume(run: Run, shape: Shape) -> tuple[int, ...]:
         case = covid_fold(int(data.get("fold", 0)), data.get("fold_scheme", "folds_4_train"))["test"][0]
         source = create_source("covid19_ct_seg")
         found = {c.case_id: c for c in source.find_cases(data["root"])}
-        header = nib.load(str(found[case].image)).header
-        zooms, dims = header.get_zooms()[:3], header.get_data_shape()[:3]
-        if spacing is None:
-            return tuple(int(d) for d in dims)
-        return tuple(
-            max(int(round(d * z / s)), p) for d, z, s, p in zip(dims, zooms, spacing, (*shape.roi, 1))
-        )
+        return resampled_size(found[case].image, spacing, shape.roi)
     except Exception:  # noqa: BLE001 - no data yet (a dry run before generation): a typical size
         return tuple(3 * p for p in shape.roi) if len(shape.roi) == 3 else (192, 192, 48)
 
@@ -245,8 +249,9 @@ def inferences(run: Run) -> tuple[int, int]:
 
 def run_seconds(run: Run, cost: dict[str, float]) -> float:
     tests, validations = inferences(run)
-    val_s = cost.get("val_infer_s", cost["infer_s"])
-    return run.steps * cost["step_s"] + tests * cost["infer_s"] + validations * val_s + STARTUP_S
+    return (
+        run.steps * cost["step_s"] + tests * cost["infer_s"] + validations * cost["val_infer_s"] + STARTUP_S
+    )
 
 
 def on_cpu(plan: Plan) -> bool:
@@ -287,7 +292,7 @@ def describe(plan: Plan, seconds: dict[str, float] | None, jobs: int, threads: i
     steps = sum(r.steps for r in plan.runs)
     parts = sorted(
         {
-            (_label(r), c["step_s"], c["infer_s"], c.get("val_infer_s", c["infer_s"]), c["measured"])
+            (_label(r), c["step_s"], c["infer_s"], c["val_infer_s"], c["measured"])
             for r in plan.runs
             for c in [per_cost[r.id]]
         }
