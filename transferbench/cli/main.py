@@ -97,6 +97,13 @@ def add_sweep(sub) -> None:
     )
     parser.add_argument("--jobs", type=int, default=None, help="local launcher: concurrent runs")
     parser.add_argument(
+        "--seeds",
+        type=seed_list,
+        default=None,
+        help="replace the sweep file's seeds, e.g. 0-7 or 0,1,2,5: more seeds go into the same results folder "
+        "and the runs already done are kept (the power line of --dry-run says how many a difference needs)",
+    )
+    parser.add_argument(
         "--cluster", default=None, help="submitit: slurm (default when available), local, debug"
     )
     parser.add_argument(
@@ -122,6 +129,20 @@ def add_sweep(sub) -> None:
     parser.set_defaults(handler=sweep_run, parser=parser)
 
 
+def seed_list(text: str) -> list[int]:
+    """``--seeds``: ``0-7`` (a range, both ends included), ``0,1,2,5``, or both mixed (``0-4,9``)."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            seeds += range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds are integers, e.g. 0-7 or 0,1,2,5") from None
+    if not seeds or len(set(seeds)) < len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: give each seed once, at least one")
+    return seeds
+
+
 def sweep_run(args: argparse.Namespace) -> int:
     from transferbench.sweep.run import run_sweep, sweep_status
 
@@ -130,7 +151,7 @@ def sweep_run(args: argparse.Namespace) -> int:
     try:
         failed = run_sweep(
             args.config, args.launcher, args.jobs, args.cluster, args.dry_run, recalibrate=args.recalibrate,
-            detach=args.detach,
+            detach=args.detach, seeds=args.seeds,
         )  # fmt: skip
     except KeyboardInterrupt:
         print("interrupted: the runs in flight are marked interrupted; run the same command again to resume",

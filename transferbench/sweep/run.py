@@ -36,14 +36,16 @@ def run_sweep(
     stream=None,
     recalibrate: bool = False,
     detach: bool = False,
+    seeds: list[int] | None = None,
 ) -> int:
-    """Returns the number of runs that did not finish (0 = complete; with ``detach``, 0 once queued)."""
+    """Returns the number of runs that did not finish (0 = complete; with ``detach``, 0 once queued);
+    ``seeds`` replaces the sweep file's (``load_spec``)."""
     import os
 
     os.environ.setdefault("WANDB_SILENT", "true")
     ensure_configured()
     stream = stream or LogStream()
-    spec = load_spec(config)
+    spec = load_spec(config, seeds)
     jobs = jobs or int(spec.launcher.get("jobs", 1))
     threads = int(spec.launcher.get("threads", 1))
     if dry_run:

@@ -284,6 +284,8 @@ def _checked_keys(raw: dict, where: str) -> dict:
     seeds = raw["seeds"]
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise _fail(where, "seeds", "needs a non-empty list of integers")
+    if len(set(seeds)) < len(seeds):
+        raise _fail(where, "seeds", f"lists a seed twice: {seeds}")
     for section, what, allowed in (
         ("budget", "phase", ("pretrain", "finetune", "finetune_n<labelled volumes>")),
         ("launcher", "key", sorted(LAUNCHER_KEYS)),
@@ -349,8 +351,10 @@ def _check_labels(where: str, name: Any, models, sources, source_sets, strategie
             )
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep file; packaged sweep names (``synthetic``) are accepted."""
+def load_spec(path: str | Path, seeds: list[int] | None = None) -> SweepSpec:
+    """Read and validate a sweep file; packaged sweep names (``synthetic``) are accepted. ``seeds`` replaces
+    the file's seeds (``sweep --seeds``: more seeds into the same results folder, the done runs kept, since a
+    run's id does not depend on the other seeds)."""
     path = resolve_sweep_path(path)
     where = str(path)
     try:
@@ -359,6 +363,8 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise SpecError(f"{where}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: a sweep file is a mapping of keys (see sweeps/synthetic.yaml)")
+    if seeds is not None:
+        raw["seeds"] = list(seeds)
     _checked_keys(raw, where)
     notes: list[str] = []
     data_root = _data_root(raw, where)
