@@ -1,4 +1,6 @@
-"""Every packaged sweep plans (``--dry-run``): spec valid, runs planned, data headers checked."""
+"""Every packaged sweep plans (``--dry-run``): spec valid, runs planned, data headers checked. The time
+estimate's calibration is stood in for (it is measured in ``test_estimate``; timing every packaged network
+here took half a minute a sweep)."""
 
 from __future__ import annotations
 
@@ -10,13 +12,17 @@ from transferbench.sweeps import packaged_sweeps
 
 @pytest.mark.parametrize("name", sorted(packaged_sweeps()))
 def test_dry_run(name, synthetic_root, tmp_path, monkeypatch, capsys):
+    from transferbench.sweep import estimate
+
+    costs = {"step_s": 0.1, "infer_s": 1.0, "val_infer_s": 0.5}
+    monkeypatch.setattr(estimate, "side_by_side", lambda *a: dict(costs))
     monkeypatch.chdir(tmp_path)  # relative data and results folders resolve here: nothing is generated
     monkeypatch.setenv("TRANSFERBENCH_DATA", str(synthetic_root))
     monkeypatch.delenv("TRANSFERBENCH_IMAGENET", raising=False)
     assert main(["sweep", "--config", name, "--dry-run"]) == 0
     err = capsys.readouterr().err
     assert f"sweep {name}: " in err and " runs = " in err
-    assert "ft-unet3d-scratch" in err
+    assert "ft-unet3d-scratch" in err and "estimated time" in err
     assert not (tmp_path / "results").exists()
 
 
