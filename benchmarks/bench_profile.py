@@ -62,20 +62,29 @@ def channels_last(n: int = 8) -> dict:
     torch.set_num_threads(1)
     x = torch.randn(4, 1, 32, 32, 16)
 
+    def seconds_each(call) -> float:
+        """Mean seconds of ``n`` calls after two warm-up calls."""
+        for _ in range(2):
+            call()
+        start = time.perf_counter()
+        for _ in range(n):
+            call()
+        return (time.perf_counter() - start) / n
+
     def step_s(fmt) -> float:
         torch.manual_seed(0)
         net = UNet3D(preset="cpu_small", in_channels=1, out_channels=2).to(memory_format=fmt)
         opt = torch.optim.SGD(net.parameters(), lr=0.01)
         inp = x.contiguous(memory_format=fmt)
-        for i in range(n + 2):
-            if i == 2:
-                start = time.perf_counter()
+
+        def step() -> None:
             out = net(inp)
             loss = (out[0] if isinstance(out, list | tuple) else out).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
-        return (time.perf_counter() - start) / n
+
+        return seconds_each(step)
 
     def layer_s(fmt) -> float:
         """Forward + weight gradient of the step's heaviest convolution (decoder, 16 -> 8 channels at full
@@ -84,11 +93,7 @@ def channels_last(n: int = 8) -> dict:
         conv = torch.nn.Conv3d(16, 8, 3, padding=1).to(memory_format=fmt)
         inp = torch.randn(2, 16, 32, 32, 16).contiguous(memory_format=fmt)
         grad = torch.randn(2, 8, 32, 32, 16).contiguous(memory_format=fmt)
-        for i in range(n + 2):
-            if i == 2:
-                start = time.perf_counter()
-            torch.autograd.grad(conv(inp), list(conv.parameters()), grad)
-        return (time.perf_counter() - start) / n
+        return seconds_each(lambda: torch.autograd.grad(conv(inp), list(conv.parameters()), grad))
 
     default, last = step_s(torch.contiguous_format), step_s(torch.channels_last_3d)
     layer_default, layer_last = layer_s(torch.contiguous_format), layer_s(torch.channels_last_3d)

@@ -207,8 +207,12 @@ class SegmentationModule(pl.LightningModule):
 
     # --------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x.contiguous(memory_format=self._layout) if x.dim() == 5 else x)
+        out = self._net(x)
         return out[0] if isinstance(out, (list, tuple)) else out
+
+    def _net(self, x: torch.Tensor):
+        """The network on ``x`` in its memory layout (``channels_last``)."""
+        return self.net(x.contiguous(memory_format=self._layout) if x.dim() == 5 else x)
 
     def network_input(self, x: torch.Tensor) -> torch.Tensor:
         """[0, 1] CT to what the network expects: a pretrained backbone's channels and normalisation."""
@@ -252,7 +256,7 @@ class SegmentationModule(pl.LightningModule):
         if self.pretext is not None:  # corruption drawn per (run seed, step): resumes draw the same
             loss = self.pretext.loss(self.net, image, torch.initial_seed() % 2**31 + self.global_step)
         else:
-            out = self.net(image.contiguous(memory_format=self._layout) if image.dim() == 5 else image)
+            out = self._net(image)
             loss = self.criterion(out if isinstance(out, (list, tuple)) else [out], label)
         self.log(
             "train/loss",
