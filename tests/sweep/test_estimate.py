@@ -87,3 +87,30 @@ def test_validations_are_costed_at_their_own_overlap(synthetic_root, tmp_path):
     seconds = est.run_seconds(run, cost)
     expected = run.steps * cost["step_s"] + 16 * cost["infer_s"] + 8 * cost["val_infer_s"] + est.STARTUP_S
     assert seconds == expected
+
+
+def test_the_calibration_times_the_runs_memory_layout(synthetic_root, tmp_path, monkeypatch):
+    """``model.channels_last`` changes a step's cost (docs/benchmarks.md (h)): the calibration times the
+    network in the run's layout and caches it under its own shape."""
+    import torch
+
+    from transferbench.training.module import SegmentationModule
+
+    def shape_of(channels_last: bool) -> est.Shape:
+        spec = write_spec(tmp_path, synthetic_root, overrides={"model": {"channels_last": channels_last}})
+        return est.Shape.of(next(r for r in make_plan(load_spec(spec)).runs if r.kind == "finetune"))
+
+    contiguous, last = shape_of(False), shape_of(True)
+    assert (contiguous.channels_last, last.channels_last) == (False, True) and contiguous.key() != last.key()
+    layouts = []
+    outputs = SegmentationModule.outputs
+
+    def record(self, x):
+        weight = next(p for p in self.net.parameters() if p.dim() == 5 and p.shape[1] > 1)
+        layouts.append(weight.is_contiguous(memory_format=torch.channels_last_3d) and not weight.is_contiguous())
+        return outputs(self, x)
+
+    monkeypatch.setattr(est, "CALIBRATION_STEPS", 3)
+    monkeypatch.setattr(SegmentationModule, "outputs", record)
+    est.calibrate(dataclasses.replace(last, patch=(16, 16, 16), roi=(16, 16, 16)), (16, 16, 16), threads=1)
+    assert layouts and all(layouts)

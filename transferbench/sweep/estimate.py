@@ -63,6 +63,7 @@ class Shape:
     pretext: str | None = None  # a self-supervised step also corrupts its batch
     overlap: float = 0.5  # of the test-time sliding windows
     val_overlap: float = 0.5  # of the validation windows
+    channels_last: bool = False  # the network's memory layout (``model.channels_last``)
 
     @classmethod
     def of(cls, run: Run) -> Shape:
@@ -85,6 +86,7 @@ class Shape:
             pretext=model.get("pretext"),
             overlap=overlap,
             val_overlap=overlap if val_overlap is None else float(val_overlap),
+            channels_last=bool(model.get("channels_last", False)),
         )
 
     def key(self) -> str:
@@ -117,6 +119,7 @@ def calibrate(shape: Shape, volume: tuple[int, ...], threads: int) -> dict[str, 
             sw_batch_size=shape.sw_batch,
             sw_overlap=shape.overlap,
             pretext=shape.pretext,
+            channels_last=shape.channels_last,
         )
         opt = torch.optim.Adam(module.parameters(), 1e-3)
         gen = torch.Generator().manual_seed(0)
@@ -128,7 +131,7 @@ def calibrate(shape: Shape, volume: tuple[int, ...], threads: int) -> dict[str, 
             if module.pretext is not None:
                 loss = module.pretext.loss(module.net, image, 0)
             else:
-                out = module.net(module.network_input(image))
+                out = module.outputs(module.network_input(image))
                 loss = module.criterion(out if isinstance(out, (list, tuple)) else [out], label)
             opt.zero_grad()
             loss.backward()

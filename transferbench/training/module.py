@@ -207,11 +207,11 @@ class SegmentationModule(pl.LightningModule):
 
     # --------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self._net(x)
+        out = self.outputs(x)
         return out[0] if isinstance(out, (list, tuple)) else out
 
-    def _net(self, x: torch.Tensor):
-        """The network on ``x`` in its memory layout (``channels_last``)."""
+    def outputs(self, x: torch.Tensor):
+        """The network's outputs (every deep-supervision head) on ``x``, in its memory layout (``channels_last``)."""
         return self.net(x.contiguous(memory_format=self._layout) if x.dim() == 5 else x)
 
     def network_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -256,7 +256,7 @@ class SegmentationModule(pl.LightningModule):
         if self.pretext is not None:  # corruption drawn per (run seed, step): resumes draw the same
             loss = self.pretext.loss(self.net, image, torch.initial_seed() % 2**31 + self.global_step)
         else:
-            out = self._net(image)
+            out = self.outputs(image)
             loss = self.criterion(out if isinstance(out, (list, tuple)) else [out], label)
         self.log(
             "train/loss",
