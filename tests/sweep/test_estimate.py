@@ -107,7 +107,9 @@ def test_the_calibration_times_the_runs_memory_layout(synthetic_root, tmp_path, 
 
     def record(self, x):
         weight = next(p for p in self.net.parameters() if p.dim() == 5 and p.shape[1] > 1)
-        layouts.append(weight.is_contiguous(memory_format=torch.channels_last_3d) and not weight.is_contiguous())
+        layouts.append(
+            weight.is_contiguous(memory_format=torch.channels_last_3d) and not weight.is_contiguous()
+        )
         return outputs(self, x)
 
     monkeypatch.setattr(est, "CALIBRATION_STEPS", 3)
