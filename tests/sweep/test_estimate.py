@@ -92,8 +92,7 @@ def test_validations_are_costed_at_their_own_overlap(synthetic_root, tmp_path):
 def test_the_calibration_times_the_runs_memory_layout(synthetic_root, tmp_path, monkeypatch):
     """``model.channels_last`` changes a step's cost (docs/benchmarks.md (h)): the calibration times the
     network in the run's layout and caches it under its own shape."""
-    import torch
-
+    from tests.training.test_memory_format import in_channels_last
     from transferbench.training.module import SegmentationModule
 
     def shape_of(channels_last: bool) -> est.Shape:
@@ -106,10 +105,7 @@ def test_the_calibration_times_the_runs_memory_layout(synthetic_root, tmp_path, 
     outputs = SegmentationModule.outputs
 
     def record(self, x):
-        weight = next(p for p in self.net.parameters() if p.dim() == 5 and p.shape[1] > 1)
-        layouts.append(
-            weight.is_contiguous(memory_format=torch.channels_last_3d) and not weight.is_contiguous()
-        )
+        layouts.append(in_channels_last(self.net))
         return outputs(self, x)
 
     monkeypatch.setattr(est, "CALIBRATION_STEPS", 3)

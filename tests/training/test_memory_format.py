@@ -8,6 +8,12 @@ from transferbench.models import UNet3D
 from transferbench.training.module import SegmentationModule
 
 
+def in_channels_last(net: torch.nn.Module) -> bool:
+    """Whether ``net``'s first multi-channel 3D convolution weight is stored channels-last (and only so)."""
+    weight = next(p for p in net.parameters() if p.dim() == 5 and p.shape[1] > 1)
+    return weight.is_contiguous(memory_format=torch.channels_last_3d) and not weight.is_contiguous()
+
+
 def _pair() -> tuple[SegmentationModule, SegmentationModule]:
     torch.manual_seed(0)
     plain = SegmentationModule(UNet3D("tiny"), optimizer="adam", lr=1e-3)
@@ -18,14 +24,13 @@ def _pair() -> tuple[SegmentationModule, SegmentationModule]:
 
 def test_channels_last_layout_same_outputs_and_gradients():
     plain, last = _pair()
-    weight = next(p for p in last.net.parameters() if p.dim() == 5 and p.shape[1] > 1)
-    assert weight.is_contiguous(memory_format=torch.channels_last_3d) and not weight.is_contiguous()
+    assert in_channels_last(last.net) and not in_channels_last(plain.net)
     x = torch.rand(2, 1, 16, 16, 8)
     label = (x > 0.7).long()
     for m in (plain, last):
         m.train()
         m.net.zero_grad()
-        out = m.net(x.contiguous(memory_format=m._layout))
+        out = m.outputs(x)
         m.criterion(out if isinstance(out, (list, tuple)) else [out], label).backward()
     plain.eval(), last.eval()
     with torch.no_grad():
