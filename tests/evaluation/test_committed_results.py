@@ -75,3 +75,31 @@ def test_p_columns_hold_p_values_and_the_case_level_ones_respect_the_exact_floor
     for col in (c for c in p_cols if c.startswith("p_case_")):
         rows = board[board[col].notna()]
         assert (rows[col] >= 2.0 / 2.0**rows.n_cases - 1e-12).all(), col
+
+
+def test_the_twin_figures_in_the_results_page_are_the_agreement_commands():
+    """docs/results.md quotes `transferbench agreement results/synthetic results/synthetic_full`; a rerun of
+    either sweep that changes them must change the page."""
+    from transferbench.evaluation.agreement import flag_agreement, noise_table, twin_runs
+
+    tables = []
+    for folder in ("synthetic", "synthetic_full"):
+        tables += [pd.read_csv(ROOT / "results" / folder / name) for name in ("runs.csv", "per_case.csv")]
+    twins = twin_runs(*tables)
+    flags = flag_agreement(twins).set_index("flag").to_dict("index")["unconverged"]
+    noise = noise_table(twins).set_index("n_train")
+    page = " ".join((ROOT / "docs" / "results.md").read_text().split())
+    assert f"{len(twins)} U-Net target runs of this sweep have a twin" in page
+    assert (
+        f"flagged {flags['flagged_a']} of them there and {flags['flagged_b']} here, only {flags['both']} in"
+        in page
+    )
+    assert f"Cohen's kappa {flags['kappa']:.2f}" in page
+    one, four = noise.loc[1], noise.loc[4]
+    assert (
+        f"sd of {one.diff_sd:.3f} at one volume ({one.twins:.0f} twins) and {four.diff_sd:.3f} at four"
+        in page
+    )
+    assert f"{one.rerun_sd_per_run:.3f} and {four.rerun_sd_per_run:.3f} per run" in page
+    assert f"{one.seed_sd_a:.3f} / {one.seed_sd_b:.3f} at one volume" in page
+    assert f"{four.seed_sd_a:.3f} / {four.seed_sd_b:.3f} at four" in page

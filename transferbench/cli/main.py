@@ -32,6 +32,9 @@ Sweeps and results:
   ceiling --config FILE [--root DIR] [--split test]
                                             DSC of the ground truth through a config's geometry (spacing,
                                             slice size, head stride): the most any network could score
+  agreement RESULTS_A RESULTS_B [--out CSV]
+                                            twin runs of two sweeps (a rerun): flag agreement (kappa) and
+                                            the test-DSC noise of a rerun beside the between-seed sd
   evaluate --pred DIR --ref DIR [--tolerance-mm 3] [--out per_case.csv] [--threshold T] [--label-map 255:1]
            [--fold K | --cases A,B]         score a folder of NIfTI predictions against references (one
                                             benchmark fold's test cases with --fold)
@@ -270,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     ``predict`` hand their arguments on to LightningCLI (or, for ``predict -i/-o``, the folder mode), which
     parses them; every other command parses its own options here."""
     from transferbench.cli.data_commands import add_data
-    from transferbench.cli.tool_commands import add_ceiling, add_evaluate, add_export
+    from transferbench.cli.tool_commands import add_agreement, add_ceiling, add_evaluate, add_export
 
     parser = argparse.ArgumentParser(prog="transferbench", add_help=False)
     parser.add_argument("-h", "--help", action="store_true", help="this overview")
@@ -280,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="transferbench")
     for name, help_ in LIGHTNING_HELP_LINES.items():
         sub.add_parser(name, add_help=False, help=help_).set_defaults(lightning=True)
-    for add in (add_sweep, add_leaderboard, add_evaluate, add_ceiling, add_export, add_data):
+    for add in (add_sweep, add_leaderboard, add_agreement, add_evaluate, add_ceiling, add_export, add_data):
         add(sub)
     for name, help_ in LISTINGS.items():
         listing = sub.add_parser(name, help=help_, description=help_)

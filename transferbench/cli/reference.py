@@ -19,6 +19,7 @@ DOCUMENTED = [
     ["predict"],
     ["sweep"],
     ["leaderboard"],
+    ["agreement"],
     ["ceiling"],
     ["evaluate"],
     ["export"],

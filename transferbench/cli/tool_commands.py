@@ -1,5 +1,6 @@
-"""`transferbench evaluate | export | ceiling | predict -i -o`: the bridges to other tools and the checks
-of a geometry, each a subcommand of the tree in ``main`` (which reports a ``TransferbenchError``, exit 1)."""
+"""`transferbench evaluate | export | ceiling | agreement | predict -i -o`: the bridges to other tools, the
+checks of a geometry and of a rerun, each a subcommand of the tree in ``main`` (which reports a
+``TransferbenchError``, exit 1)."""
 
 from __future__ import annotations
 
@@ -125,6 +126,45 @@ def export_run(args: argparse.Namespace) -> int:
     print(
         f"wrote {path}: {n} cases{hu}, dataset.json, splits_final.json (copy into nnUNet_preprocessed/{path.name}/)"
     )
+    return 0
+
+
+def add_agreement(sub) -> None:
+    parser = sub.add_parser(
+        "agreement",
+        help="two sweeps' twin runs side by side: flag agreement (kappa) and the test-DSC noise of a rerun",
+        description="The target runs both results folders hold under the same model, strategy, source, "
+        "n_train, fold, seed and steps (a rerun on another machine, layout or version): how often each "
+        "folder flags them unconverged / collapsed and Cohen's kappa of the flags, and the sd of the "
+        "twins' test-DSC differences beside the between-seed sd of the same rows.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("results_a", help="a sweep's results folder (runs.csv, per_case.csv)")
+    parser.add_argument("results_b", help="another one")
+    parser.add_argument("--out", default=None, help="CSV of the twins (keys, both runs, DSCs, flags)")
+    parser.set_defaults(handler=agreement_run, parser=parser)
+
+
+def agreement_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from transferbench.evaluation.agreement import format_report, twin_runs
+    from transferbench.sweep.aggregate import PER_CASE_NEEDS, RUNS_NEEDS, read_table
+
+    tables = []
+    for folder in (Path(args.results_a), Path(args.results_b)):
+        runs = read_table(folder / "runs.csv", [*RUNS_NEEDS, "converged", "collapsed"])
+        tables += [runs, read_table(folder / "per_case.csv", PER_CASE_NEEDS)]
+    twins = twin_runs(*tables)
+    if twins.empty:
+        raise TransferbenchError(
+            f"{args.results_a} and {args.results_b}: no target run in both (same model, strategy, source, "
+            "n_train, fold, seed and steps); nothing to compare"
+        )
+    print(format_report(twins, args.results_a, args.results_b))
+    if args.out:
+        twins.to_csv(args.out, index=False)
+        print(f"wrote {args.out} ({len(twins)} twins)")
     return 0
 
 

@@ -164,7 +164,7 @@ def curves_table(results: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
-def _read_table(path: Path, needs: list[str]) -> pd.DataFrame:
+def read_table(path: Path, needs: list[str]) -> pd.DataFrame:
     """A committed results table, or one error naming the file and what it lacks."""
     if not path.is_file():
         raise TransferbenchError(
@@ -185,8 +185,8 @@ def committed_tables(store: ResultsStore, info: dict) -> tuple[pd.DataFrame, pd.
     re-analysis without its run folders. Rows come from the per-case records only; a record of a run the
     plan does not name is refused. Outside rows are re-read from their manifest (a new one joins)."""
     root = store.root
-    per_case = _read_table(root / "per_case.csv", PER_CASE_NEEDS)
-    runs = _read_table(root / "runs.csv", RUNS_NEEDS)
+    per_case = read_table(root / "per_case.csv", PER_CASE_NEEDS)
+    runs = read_table(root / "runs.csv", RUNS_NEEDS)
     planned = {r["id"] for r in info["runs"]}
     per_case = per_case[~per_case["run"].astype(str).str.startswith("external:")]
     runs = runs[~runs["id"].astype(str).str.startswith("external:")]
@@ -225,7 +225,7 @@ def _committed_curves(root: Path) -> dict[str, list]:
     curves: dict[str, list] = {}
     path = root / "val_curves.csv"
     if path.is_file():
-        for run_id, g in _read_table(path, CURVE_COLUMNS).groupby("id", sort=False):
+        for run_id, g in read_table(path, CURVE_COLUMNS).groupby("id", sort=False):
             curves[str(run_id)] = list(zip(g["epoch"].astype(int), g["val_dice"].astype(float)))
     return curves
 
