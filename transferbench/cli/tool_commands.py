@@ -149,6 +149,7 @@ def agreement_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from transferbench.evaluation.agreement import format_report, twin_runs
+    from transferbench.files import atomic_write_text
     from transferbench.sweep.aggregate import PER_CASE_NEEDS, RUNS_NEEDS, read_table
 
     tables = []
@@ -163,7 +164,7 @@ def agreement_run(args: argparse.Namespace) -> int:
         )
     print(format_report(twins, args.results_a, args.results_b))
     if args.out:
-        twins.to_csv(args.out, index=False)
+        atomic_write_text(Path(args.out), twins.to_csv(index=False))
         print(f"wrote {args.out} ({len(twins)} twins)")
     return 0
 

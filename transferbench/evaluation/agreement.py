@@ -68,7 +68,7 @@ def flag_agreement(twins: pd.DataFrame) -> pd.DataFrame:
 def _pooled_seed_sd(values: pd.DataFrame, column: str) -> float:
     """sqrt of the mean within-row variance over seeds (rows: model, strategy, source, steps), pooled by
     degrees of freedom: one run's between-seed sd on the twins' own rows."""
-    groups = values.groupby(["model", "strategy", "source", "total_steps"])[column]
+    groups = values.groupby(["model", "strategy", "source", "total_steps"], dropna=False)[column]
     var, dof = groups.var(ddof=1), groups.count() - 1
     keep = dof > 0
     return float(np.sqrt((var[keep] * dof[keep]).sum() / dof[keep].sum())) if keep.any() else math.nan
