@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from transferbench.cli.main import main
-from transferbench.evaluation.agreement import cohens_kappa, flag_agreement, noise_table, twin_runs
+from transferbench.evaluation.agreement import (
+    cohens_kappa,
+    flag_agreement,
+    flagged_plateau,
+    noise_table,
+    twin_runs,
+)
 
 
 def _tables(dsc: dict, flags: dict, tag: str, steps: int = 700) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -72,6 +78,22 @@ def test_flag_counts_and_noise_per_budget():
     assert noise["rerun_sd_per_run"] == pytest.approx(diffs.std(ddof=1) / math.sqrt(2))
     # each row's seeds: 0.5, 0.6, 0.7, 0.8 in a; the pooled sd over the two rows is that sd
     assert noise["seed_sd_a"] == pytest.approx(np.std([0.5, 0.6, 0.7, 0.8], ddof=1))
+    assert noise["rerun_share_a"] == pytest.approx(
+        diffs.var(ddof=1) / 2 / np.var([0.5, 0.6, 0.7, 0.8], ddof=1)
+    )
+
+
+def test_the_plateau_statistics_of_the_flagged_twins_are_summarised_per_sweep():
+    keys = {("finetune", 1, s): [0.5] for s in range(3)}
+    (runs_a, cases_a), (runs_b, cases_b) = _tables(keys, {}, "a"), _tables(keys, {}, "b")
+    runs_a["converged"] = [np.nan, False, False, True]  # the pretraining first
+    runs_a["plateau_gain"], runs_a["plateau_p"] = [np.nan, 0.03, 0.05, 0.0], [np.nan, 0.01, 0.03, 0.9]
+    runs_b["plateau_gain"], runs_b["plateau_p"] = np.nan, np.nan
+    summary = flagged_plateau(twin_runs(runs_a, cases_a, runs_b, cases_b)).set_index("sweep")
+    assert summary.loc["a", "flagged"] == 2
+    assert summary.loc["a", "median_plateau_gain"] == pytest.approx(0.04)
+    assert summary.loc["a", "median_plateau_p"] == pytest.approx(0.02)
+    assert summary.loc["b", "flagged"] == 0 and math.isnan(summary.loc["b", "median_plateau_gain"])
 
 
 def _write(folder, runs: pd.DataFrame, cases: pd.DataFrame) -> str:

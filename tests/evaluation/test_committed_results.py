@@ -80,7 +80,7 @@ def test_p_columns_hold_p_values_and_the_case_level_ones_respect_the_exact_floor
 def test_the_twin_figures_in_the_results_page_are_the_agreement_commands():
     """docs/results.md quotes `transferbench agreement results/synthetic results/synthetic_full`; a rerun of
     either sweep that changes them must change the page."""
-    from transferbench.evaluation.agreement import flag_agreement, noise_table, twin_runs
+    from transferbench.evaluation.agreement import flag_agreement, flagged_plateau, noise_table, twin_runs
 
     tables = []
     for folder in ("synthetic", "synthetic_full"):
@@ -103,3 +103,7 @@ def test_the_twin_figures_in_the_results_page_are_the_agreement_commands():
     assert f"{one.rerun_sd_per_run:.3f} and {four.rerun_sd_per_run:.3f} per run" in page
     assert f"{one.seed_sd_a:.3f} / {one.seed_sd_b:.3f} at one volume" in page
     assert f"{four.seed_sd_a:.3f} / {four.seed_sd_b:.3f} at four" in page
+    assert f"makes {four.rerun_share_a:.0%} / {four.rerun_share_b:.0%} of the seeds' variance at four" in page
+    a, b = flagged_plateau(twins).set_index("sweep").loc[["a", "b"]].itertuples()
+    assert f"median {a.median_plateau_gain:.3f} (default) and {b.median_plateau_gain:.3f} (full)" in page
+    assert f"median trend p of {a.median_plateau_p:.3f} and {b.median_plateau_p:.3f}" in page
